@@ -1,0 +1,298 @@
+//! `BarColumns`: a batch of tickers' bars as one struct of arrays, with per-ticker offsets.
+
+use crate::Ticker;
+use crate::response::Bar;
+
+/// The value of [`BarColumns::n`] for a bar whose trade count is absent.
+pub const N_ABSENT: u64 = u64::MAX;
+
+/// A batch of bars for one or more tickers, column by column.
+///
+/// Ticker `k`'s bars are rows `offsets[k]..offsets[k + 1]` of every column; `offsets` always
+/// starts with 0 and has one more entry than `tickers`. A batch is a handful of contiguous
+/// buffers: the shape kernels and Parquet writers want, and what the cache archives with rkyv.
+///
+/// Units: `t` is the bar start in Unix ms; prices in the quote currency; `v` in shares.
+/// Absent values are encoded without an `Option` so the columns stay plain numbers:
+/// `vw` is NaN when absent (Polygon never sends NaN), `n` is [`N_ABSENT`].
+///
+/// ```
+/// use polygon_model::{BarColumns, Bar};
+/// let mut cols = BarColumns::new();
+/// cols.begin_series("AAPL".parse().unwrap());
+/// cols.push(&Bar { o: 1.0, h: 2.0, l: 0.5, c: 1.5, v: 100.0, vw: None, n: Some(3), t: 0, otc: None });
+/// assert_eq!(cols.series(0).unwrap().close, &[1.5]);
+/// assert_eq!(cols.vw(0), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct BarColumns {
+    /// The tickers, in batch order.
+    pub tickers: Vec<Ticker>,
+    /// Row offsets: ticker `k` owns `offsets[k]..offsets[k + 1]`.
+    offsets: Vec<u32>,
+    /// Bar start, Unix ms.
+    pub t: Vec<i64>,
+    /// Open.
+    pub o: Vec<f64>,
+    /// High.
+    pub h: Vec<f64>,
+    /// Low.
+    pub l: Vec<f64>,
+    /// Close.
+    pub c: Vec<f64>,
+    /// Volume.
+    pub v: Vec<f64>,
+    /// Volume-weighted average price, NaN when absent.
+    pub vw: Vec<f64>,
+    /// Trade count, [`N_ABSENT`] when absent.
+    pub n: Vec<u64>,
+}
+
+/// One ticker's rows, borrowed from a [`BarColumns`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)] // same fields as BarColumns
+pub struct SeriesView<'a> {
+    pub ticker: &'a Ticker,
+    pub t: &'a [i64],
+    pub open: &'a [f64],
+    pub high: &'a [f64],
+    pub low: &'a [f64],
+    pub close: &'a [f64],
+    pub volume: &'a [f64],
+    pub vw: &'a [f64],
+    pub n: &'a [u64],
+}
+
+impl SeriesView<'_> {
+    /// Number of bars.
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    /// No bars.
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+}
+
+impl BarColumns {
+    /// An empty batch.
+    pub fn new() -> Self {
+        BarColumns { offsets: vec![0], ..Default::default() }
+    }
+
+    /// An empty batch with room for `bars` rows.
+    pub fn with_capacity(tickers: usize, bars: usize) -> Self {
+        let mut c = BarColumns::new();
+        c.tickers.reserve(tickers);
+        c.offsets.reserve(tickers);
+        c.reserve(bars);
+        c
+    }
+
+    /// Reserves room for `additional` more rows in every column.
+    pub fn reserve(&mut self, additional: usize) {
+        self.t.reserve(additional);
+        for col in [&mut self.o, &mut self.h, &mut self.l, &mut self.c, &mut self.v, &mut self.vw] {
+            col.reserve(additional);
+        }
+        self.n.reserve(additional);
+    }
+
+    /// Starts the next ticker's run of rows; following pushes belong to it.
+    pub fn begin_series(&mut self, ticker: Ticker) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.tickers.push(ticker);
+        self.offsets.push(self.t.len() as u32);
+    }
+
+    /// Appends one bar to the current ticker.
+    ///
+    /// # Panics
+    /// If no series was begun, or the batch would exceed `u32::MAX` rows.
+    pub fn push(&mut self, bar: &Bar) {
+        self.push_row(bar.t, bar.o, bar.h, bar.l, bar.c, bar.v, bar.vw.unwrap_or(f64::NAN), bar.n.unwrap_or(N_ABSENT));
+    }
+
+    /// Appends one row to the current ticker (`vw` NaN and `n` [`N_ABSENT`] mean absent).
+    ///
+    /// # Panics
+    /// If no series was begun, or the batch would exceed `u32::MAX` rows.
+    #[allow(clippy::too_many_arguments)] // one argument per column, in column order
+    #[inline]
+    pub fn push_row(&mut self, t: i64, o: f64, h: f64, l: f64, c: f64, v: f64, vw: f64, n: u64) {
+        assert!(!self.tickers.is_empty(), "BarColumns::push before begin_series");
+        self.t.push(t);
+        self.o.push(o);
+        self.h.push(h);
+        self.l.push(l);
+        self.c.push(c);
+        self.v.push(v);
+        self.vw.push(vw);
+        self.n.push(n);
+        let len = u32::try_from(self.t.len()).expect("a BarColumns batch holds at most u32::MAX rows");
+        *self.offsets.last_mut().expect("offsets start with 0") = len;
+    }
+
+    /// Drops rows past `len` (and the tickers whose runs start after it); used to undo a failed append.
+    pub fn truncate(&mut self, len: usize) {
+        self.t.truncate(len);
+        for col in [&mut self.o, &mut self.h, &mut self.l, &mut self.c, &mut self.v, &mut self.vw] {
+            col.truncate(len);
+        }
+        self.n.truncate(len);
+        let len = len as u32;
+        for off in self.offsets.iter_mut() {
+            *off = (*off).min(len);
+        }
+    }
+
+    /// Total rows across tickers.
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+
+    /// Number of tickers.
+    pub fn num_series(&self) -> usize {
+        self.tickers.len()
+    }
+
+    /// Row offsets, `num_series() + 1` entries starting at 0.
+    pub fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+
+    /// Ticker `k`'s rows.
+    pub fn series(&self, k: usize) -> Option<SeriesView<'_>> {
+        let ticker = self.tickers.get(k)?;
+        let r = self.offsets[k] as usize..self.offsets[k + 1] as usize;
+        Some(SeriesView {
+            ticker,
+            t: &self.t[r.clone()],
+            open: &self.o[r.clone()],
+            high: &self.h[r.clone()],
+            low: &self.l[r.clone()],
+            close: &self.c[r.clone()],
+            volume: &self.v[r.clone()],
+            vw: &self.vw[r.clone()],
+            n: &self.n[r],
+        })
+    }
+
+    /// Every ticker's rows, in batch order.
+    pub fn iter_series(&self) -> impl ExactSizeIterator<Item = SeriesView<'_>> {
+        (0..self.num_series()).map(|k| self.series(k).expect("k < num_series"))
+    }
+
+    /// Row `i`'s VWAP, `None` when absent.
+    pub fn vw(&self, i: usize) -> Option<f64> {
+        self.vw.get(i).copied().filter(|x| !x.is_nan())
+    }
+
+    /// Row `i`'s trade count, `None` when absent.
+    pub fn n(&self, i: usize) -> Option<u64> {
+        self.n.get(i).copied().filter(|x| *x != N_ABSENT)
+    }
+
+    /// Row `i` as an owned [`Bar`] (the slow path; kernels read the columns).
+    pub fn bar(&self, i: usize) -> Option<Bar> {
+        Some(Bar {
+            o: *self.o.get(i)?,
+            h: self.h[i],
+            l: self.l[i],
+            c: self.c[i],
+            v: self.v[i],
+            vw: self.vw(i),
+            n: self.n(i),
+            t: self.t[i],
+            otc: None,
+        })
+    }
+
+    /// Appends every series of `other`.
+    pub fn extend_from(&mut self, other: &BarColumns) {
+        for s in other.iter_series() {
+            self.begin_series(s.ticker.clone());
+            for i in 0..s.len() {
+                self.push_row(s.t[i], s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i], s.vw[i], s.n[i]);
+            }
+        }
+    }
+
+    /// Bytes held by the columns (not counting spare capacity).
+    pub fn byte_len(&self) -> usize {
+        self.len() * (8 * 8) + self.offsets.len() * 4 + self.tickers.iter().map(|t| t.as_str().len()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(t: i64) -> Bar {
+        Bar { o: 1.0, h: 2.0, l: 0.5, c: 1.5, v: 10.0, vw: Some(1.2), n: Some(4), t, otc: None }
+    }
+
+    #[test]
+    fn offsets_track_series() {
+        let mut c = BarColumns::new();
+        c.begin_series("AAPL".parse().unwrap());
+        c.push(&bar(1));
+        c.push(&bar(2));
+        c.begin_series("MSFT".parse().unwrap());
+        c.begin_series("BRK.B".parse().unwrap());
+        c.push(&bar(3));
+        assert_eq!(c.offsets(), &[0, 2, 2, 3]);
+        assert_eq!(c.series(0).unwrap().t, &[1, 2]);
+        assert!(c.series(1).unwrap().is_empty());
+        assert_eq!(c.series(2).unwrap().t, &[3]);
+        assert_eq!(c.bar(2), Some(bar(3)));
+        c.truncate(1);
+        assert_eq!(c.offsets(), &[0, 1, 1, 1]);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn absent_values_round_trip() {
+        let mut c = BarColumns::new();
+        c.begin_series("A".parse().unwrap());
+        let b = Bar { vw: None, n: None, ..bar(9) };
+        c.push(&b);
+        assert_eq!(c.bar(0), Some(b));
+    }
+
+    #[test]
+    fn rkyv_round_trip_with_validation() {
+        let mut c = BarColumns::new();
+        c.begin_series("AAPL".parse().unwrap());
+        c.push(&bar(1));
+        c.push(&Bar { vw: None, n: None, ..bar(2) });
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&c).unwrap();
+        let archived = rkyv::access::<ArchivedBarColumns, rkyv::rancor::Error>(&bytes).unwrap();
+        assert_eq!(archived.t.len(), 2);
+        let back: BarColumns = rkyv::deserialize::<_, rkyv::rancor::Error>(archived).unwrap();
+        // NaN != NaN, so compare through the Option view.
+        assert_eq!(back.bar(0), c.bar(0));
+        assert_eq!(back.bar(1), c.bar(1));
+        assert_eq!(back.offsets(), c.offsets());
+    }
+}
+
+impl BarColumns {
+    /// Restores the batch to `rows` rows and `series` tickers (undoes a failed append).
+    pub(crate) fn rollback(&mut self, rows: usize, series: usize) {
+        self.truncate(rows);
+        self.tickers.truncate(series);
+        self.offsets.truncate(series + 1);
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+    }
+}

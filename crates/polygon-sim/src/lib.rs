@@ -1,0 +1,203 @@
+//! A local Polygon (Massive) REST API simulator: every endpoint of design.md on localhost, with
+//! Polygon's JSON, pagination, auth and errors, over HTTP/1.1 or HTTP/2, plain or TLS, with
+//! seeded latency, rate-limit and fault knobs.
+//!
+//! The data is a deterministic market ([`gen`]): the same request gives the same bytes in any
+//! process, minute bars exist only inside NYSE sessions (04:00-20:00 New York) on trading days,
+//! and every coarser bar is the exact aggregate of the minute bars, which are in turn the exact
+//! aggregate of their trades. Rendered bodies are cached, so benchmarks measure the client.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), polygon_sim::Error> {
+//! let sim = polygon_sim::Simulator::builder().latency_ms(20).build().spawn().await?;
+//! println!("{}", sim.base_url()); // http://127.0.0.1:PORT
+//! let stats = sim.stats();
+//! assert_eq!(stats.requests, 0);
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod gen;
+mod render;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use polygon_model::RateLimit;
+
+pub use server::{SimHandle, SimStats};
+
+/// What can go wrong starting the simulator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The self-signed certificate could not be made or written.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+}
+
+/// The simulator's settings. Build with [`Simulator::builder`].
+#[derive(Clone)]
+pub struct Simulator {
+    pub(crate) addr: SocketAddr,
+    pub(crate) api_key: Option<Arc<str>>,
+    pub(crate) latency: Duration,
+    pub(crate) jitter: Duration,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) fault_rate: f64,
+    pub(crate) seed: u64,
+    pub(crate) stall: Duration,
+    pub(crate) tls: bool,
+    pub(crate) cert_dir: Option<PathBuf>,
+    pub(crate) now_ms: Option<i64>,
+    pub(crate) fail_tickers: Vec<String>,
+    pub(crate) body_cache_bytes: usize,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("latency", &self.latency)
+            .field("jitter", &self.jitter)
+            .field("rate_limit", &self.rate_limit)
+            .field("fault_rate", &self.fault_rate)
+            .field("seed", &self.seed)
+            .field("tls", &self.tls)
+            .field("now_ms", &self.now_ms)
+            .field("fail_tickers", &self.fail_tickers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Settings: `127.0.0.1:0`, no latency, no rate limit, no faults, plain HTTP, any key accepted.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder(Simulator {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: None,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            rate_limit: None,
+            fault_rate: 0.0,
+            seed: 42,
+            stall: Duration::from_secs(30),
+            tls: false,
+            cert_dir: None,
+            now_ms: None,
+            fail_tickers: Vec::new(),
+            body_cache_bytes: 256 << 20,
+        })
+    }
+
+    /// Binds and serves in the background of the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] if the address is taken; [`Error::Tls`] if the certificate cannot be written.
+    pub async fn spawn(self) -> Result<SimHandle, Error> {
+        server::spawn(self).await
+    }
+}
+
+/// Builds a [`Simulator`].
+#[derive(Debug, Clone)]
+pub struct SimulatorBuilder(Simulator);
+
+impl SimulatorBuilder {
+    /// Listen address (port 0 picks a free one).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.0.addr = addr;
+        self
+    }
+
+    /// Accept only this key (by default any non-empty key is accepted).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.0.api_key = Some(Arc::from(key.into()));
+        self
+    }
+
+    /// Fixed latency before each response.
+    pub fn latency_ms(mut self, ms: u64) -> Self {
+        self.0.latency = Duration::from_millis(ms);
+        self
+    }
+
+    /// Extra latency, uniform in `0..=ms`, seeded.
+    pub fn jitter_ms(mut self, ms: u64) -> Self {
+        self.0.jitter = Duration::from_millis(ms);
+        self
+    }
+
+    /// Answer 429 with `Retry-After` beyond this rate (one bucket for all keys).
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.0.rate_limit = limit;
+        self
+    }
+
+    /// Fraction (0..=1) of requests that fail: 500/502/503/504, reset, truncated or stalled body.
+    pub fn fault_rate(mut self, rate: f64) -> Self {
+        self.0.fault_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Seed of the latency jitter and fault draws.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+
+    /// How long a stalled body stalls before the connection is dropped.
+    pub fn stall(mut self, d: Duration) -> Self {
+        self.0.stall = d;
+        self
+    }
+
+    /// Serve HTTPS with a fresh self-signed certificate for `127.0.0.1` and `localhost`.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.0.tls = on;
+        self
+    }
+
+    /// Where to write `cert.pem` (default: a new folder under the system temp dir).
+    pub fn cert_dir(mut self, dir: PathBuf) -> Self {
+        self.0.cert_dir = Some(dir);
+        self
+    }
+
+    /// Freeze the simulator's clock at this Unix ms (default: the real clock). No bar is served
+    /// that ends after "now".
+    pub fn now_ms(mut self, ms: i64) -> Self {
+        self.0.now_ms = Some(ms);
+        self
+    }
+
+    /// Tickers whose every request answers 500 (a per-ticker fault).
+    pub fn fail_tickers(mut self, tickers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.0.fail_tickers = tickers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Bound of the rendered-body cache, bytes.
+    pub fn body_cache_bytes(mut self, bytes: usize) -> Self {
+        self.0.body_cache_bytes = bytes;
+        self
+    }
+
+    /// The settings.
+    pub fn build(self) -> Simulator {
+        self.0
+    }
+}
