@@ -344,13 +344,61 @@ impl<'a> Parser<'a> {
             self.ctx.idx = Some(idx);
             self.ctx.sub = "";
             self.ws();
-            self.bar(out)?;
+            if !self.bar_polygon_layout(out) {
+                self.bar(out)?;
+            }
             idx += 1;
             self.ctx.sub = "";
             if !self.next_member(b']', "',' or ']' after a bar")? {
                 return Ok(());
             }
         }
+    }
+
+    /// Consumes `lit` if the input continues with it.
+    #[inline(always)]
+    fn lit(&mut self, lit: &[u8]) -> bool {
+        if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The fast path: a bar exactly as Polygon writes it, `{"v":…,"vw":…,"o":…,"c":…,"h":…,"l":…,"t":…,"n":…}`
+    /// (`vw`, `n` and a trailing `otc` optional, no whitespace). Literal keys are matched as byte
+    /// strings, with no key parsing or dispatch. On any difference it rewinds and returns `false`,
+    /// and the general parser (which names the field of any error) takes the bar.
+    #[inline(always)]
+    fn bar_polygon_layout(&mut self, out: &mut BarColumns) -> bool {
+        let start = self.i;
+        let r = (|| -> Option<()> {
+            let num = |p: &mut Self, key: &[u8]| -> Option<f64> { if p.lit(key) { p.f64().ok() } else { None } };
+            let v = num(self, b"{\"v\":")?;
+            let vw = if self.lit(b",\"vw\":") { self.f64().ok()? } else { f64::NAN };
+            let o = num(self, b",\"o\":")?;
+            let c = num(self, b",\"c\":")?;
+            let h = num(self, b",\"h\":")?;
+            let l = num(self, b",\"l\":")?;
+            if !self.lit(b",\"t\":") {
+                return None;
+            }
+            let t = self.i64().ok()?;
+            let n = if self.lit(b",\"n\":") { self.u64_below(N_ABSENT).ok()? } else { N_ABSENT };
+            if self.lit(b",\"otc\":") && !(self.lit(b"true") || self.lit(b"false")) {
+                return None;
+            }
+            if !self.lit(b"}") {
+                return None;
+            }
+            out.push_row(t, o, h, l, c, v, vw, n);
+            Some(())
+        })();
+        if r.is_none() {
+            self.i = start;
+        }
+        r.is_some()
     }
 
     #[inline]
@@ -370,21 +418,21 @@ impl<'a> Parser<'a> {
             loop {
                 self.ws();
                 let key_at = self.i;
-                let key = self.string_bytes()?;
+                // Fast path for the one- and two-letter keys of a bar (no escapes possible).
+                let plain = |c: u8| c >= 0x20 && c != b'"' && c != b'\\';
+                let (flag, name) = match self.b.get(self.i..self.i + 4) {
+                    Some(&[b'"', k, b'"', _]) if plain(k) => {
+                        self.i += 3;
+                        bar_key(&[k])
+                    }
+                    Some(&[b'"', k1, k2, b'"']) if plain(k1) && plain(k2) => {
+                        self.i += 4;
+                        bar_key(&[k1, k2])
+                    }
+                    _ => bar_key(&self.string_bytes()?),
+                };
                 self.eat(b':', "':' after a key")?;
                 self.ws();
-                let (flag, name) = match &*key {
-                    b"o" => (F_O, "o"),
-                    b"h" => (F_H, "h"),
-                    b"l" => (F_L, "l"),
-                    b"c" => (F_C, "c"),
-                    b"v" => (F_V, "v"),
-                    b"vw" => (F_VW, "vw"),
-                    b"t" => (F_T, "t"),
-                    b"n" => (F_N, "n"),
-                    b"otc" => (F_OTC, "otc"),
-                    _ => (0, ""),
-                };
                 self.ctx.sub = name;
                 if seen & flag != 0 {
                     return Err((key_at, DecodeErrorKind::DuplicateField));
@@ -559,45 +607,35 @@ impl<'a> Parser<'a> {
         if neg {
             i += 1;
         }
-        let mut mant: u64 = 0;
-        let mut exp10: i32 = 0;
-        let mut exact = true;
-        match b.get(i) {
+        // Integer part: `0` or a run of digits not starting with 0.
+        let (int_val, int_digits) = match b.get(i) {
             None => return Err((b.len(), DecodeErrorKind::UnexpectedEnd)),
-            Some(b'0') => i += 1,
+            Some(b'0') => {
+                i += 1;
+                (0, 0)
+            }
             Some(b'1'..=b'9') => {
-                while let Some(&c) = b.get(i) {
-                    if !c.is_ascii_digit() {
-                        break;
-                    }
-                    if mant < 100_000_000_000_000_000 {
-                        mant = mant * 10 + (c - b'0') as u64;
-                    } else {
-                        exp10 += 1;
-                        exact = false;
-                    }
-                    i += 1;
-                }
+                let (v, n) = scan_digits(b, i);
+                i += n;
+                (v, n)
             }
             Some(_) => return Err((start, DecodeErrorKind::Expected("a number"))),
-        }
+        };
+        let mut mant = int_val;
+        let mut exp10: i32 = 0;
+        let mut exact = int_digits <= 19;
         if b.get(i) == Some(&b'.') {
             i += 1;
-            let digits_at = i;
-            while let Some(&c) = b.get(i) {
-                if !c.is_ascii_digit() {
-                    break;
-                }
-                if mant < 100_000_000_000_000_000 {
-                    mant = mant * 10 + (c - b'0') as u64;
-                    exp10 -= 1;
-                } else {
-                    exact = false;
-                }
-                i += 1;
-            }
-            if i == digits_at {
+            let (frac, n) = scan_digits(b, i);
+            if n == 0 {
                 return Err(self.number_end(i, start));
+            }
+            i += n;
+            if int_digits + n <= 19 {
+                mant = mant * POW10_U64[n] + frac;
+                exp10 = -(n as i32);
+            } else {
+                exact = false;
             }
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
@@ -685,26 +723,24 @@ impl<'a> Parser<'a> {
     fn digits(&mut self, start: usize) -> Res<u64> {
         let b = self.b;
         let first = self.i;
-        let mut v: u64 = 0;
-        while let Some(&c) = b.get(self.i) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            v = v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as u64)).ok_or((start, DecodeErrorKind::OutOfRange))?;
-            self.i += 1;
-        }
-        if self.i == first {
+        let (v, n) = scan_digits(b, first);
+        self.i += n;
+        if n == 0 {
             return Err(if self.i >= b.len() {
                 (b.len(), DecodeErrorKind::UnexpectedEnd)
             } else {
                 (start, DecodeErrorKind::Expected("an integer"))
             });
         }
-        if self.i - first > 1 && b[first] == b'0' {
+        if n > 1 && b[first] == b'0' {
             return Err((start, DecodeErrorKind::Expected("an integer without leading zeros")));
         }
         if matches!(b.get(self.i), Some(b'.' | b'e' | b'E')) {
             return Err((start, DecodeErrorKind::Expected("an integer")));
+        }
+        // 19 digits always fit a u64; 20 may; more never do.
+        if n > 20 || (n == 20 && (v < 10_000_000_000_000_000_000 || b[first] > b'1')) {
+            return Err((start, DecodeErrorKind::OutOfRange));
         }
         Ok(v)
     }
@@ -757,5 +793,113 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// A bar's field: its flag and name (0 and "" for fields we skip).
+#[inline(always)]
+fn bar_key(key: &[u8]) -> (u16, &'static str) {
+    match key {
+        b"o" => (F_O, "o"),
+        b"h" => (F_H, "h"),
+        b"l" => (F_L, "l"),
+        b"c" => (F_C, "c"),
+        b"v" => (F_V, "v"),
+        b"vw" => (F_VW, "vw"),
+        b"t" => (F_T, "t"),
+        b"n" => (F_N, "n"),
+        b"otc" => (F_OTC, "otc"),
+        _ => (0, ""),
+    }
+}
+
 const TOP_FIELDS: [&str; 9] =
     ["results", "ticker", "status", "request_id", "next_url", "queryCount", "resultsCount", "count", "adjusted"];
+
+const POW10_U64: [u64; 20] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000,
+];
+
+/// The run of ASCII digits at `b[i..]`: its value (wrapping past 20 digits: callers check the
+/// count) and its length. Eight bytes at a time (SWAR), so a number costs a few multiplies and one
+/// branch instead of a branch per digit.
+#[inline(always)]
+fn scan_digits(b: &[u8], mut i: usize) -> (u64, usize) {
+    let start = i;
+    let mut v: u64 = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let raw = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let x = raw ^ 0x3030_3030_3030_3030;
+        // High bit of each byte set where the byte is not '0'..='9'.
+        let non_digit = (((x & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7676_7676_7676_7676)) | x) & 0x8080_8080_8080_8080;
+        let n = if non_digit == 0 { 8 } else { (non_digit.trailing_zeros() / 8) as usize };
+        if n > 0 {
+            // Keep the n digits, as the most significant bytes of an 8-digit group with leading zeros.
+            v = v.wrapping_mul(POW10_U64[n]).wrapping_add(parse_8_digits(raw << (8 * (8 - n))));
+        }
+        i += n;
+        if n < 8 {
+            return (v, i - start);
+        }
+    }
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+        i += 1;
+    }
+    (v, i - start)
+}
+
+/// Eight ASCII digits (little-endian load, first digit in the lowest byte; zero bytes read as 0)
+/// to their value (the fast_float method).
+#[inline(always)]
+fn parse_8_digits(raw: u64) -> u64 {
+    let v = raw & 0x0F0F_0F0F_0F0F_0F0F;
+    let v = v.wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swar_digit_runs_match_a_plain_loop() {
+        for s in ["", "0", "7", "12", "123", "1234567", "12345678", "123456789", "1704186000000", "18446744073709551615"] {
+            for tail in ["", ",", ".5", "}", "e3", "9999999999"] {
+                let text = format!("{s}{tail}");
+                let want_n = text.bytes().take_while(u8::is_ascii_digit).count();
+                let want: u64 = text[..want_n].parse().unwrap_or(0);
+                let (v, n) = scan_digits(text.as_bytes(), 0);
+                assert_eq!(n, want_n, "{text}");
+                if n <= 19 {
+                    assert_eq!(v, want, "{text}");
+                }
+            }
+        }
+        // Bytes with the high bit set and other ASCII are not digits.
+        assert_eq!(scan_digits(b"12\xff345678", 0).1, 2);
+        assert_eq!(scan_digits("12é45678".as_bytes(), 0).1, 2);
+        assert_eq!(scan_digits(b"12:45678", 0).1, 2);
+        assert_eq!(scan_digits(b"12/45678", 0).1, 2);
+    }
+}

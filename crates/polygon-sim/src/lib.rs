@@ -201,3 +201,22 @@ impl SimulatorBuilder {
         self.0
     }
 }
+
+/// The bars the simulator serves for a ticker and range, straight from its generator, ascending
+/// (what a client that follows every `next_url` must end up with). Empty for unknown tickers.
+pub fn expected_aggregates(
+    ticker: &str,
+    multiplier: polygon_model::Multiplier,
+    timespan: polygon_model::Timespan,
+    from: polygon_model::TimeBound,
+    to: polygon_model::TimeBound,
+    now_ms: i64,
+) -> Vec<polygon_model::Bar> {
+    match gen::Universe::get().profile(ticker) {
+        Some(p) => gen::aggregates(p, timespan, multiplier.get(), from.start_ms(), to.end_ms(), now_ms)
+            .iter()
+            .map(render::bar_of)
+            .collect(),
+        None => Vec::new(),
+    }
+}

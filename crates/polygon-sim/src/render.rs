@@ -156,7 +156,7 @@ fn cursor(q: &str) -> String {
     URL_SAFE_NO_PAD.encode(q)
 }
 
-fn bar_of(b: &AggBar) -> Bar {
+pub(crate) fn bar_of(b: &AggBar) -> Bar {
     Bar {
         v: b.v as f64,
         vw: Some(b.vw()),
