@@ -173,9 +173,9 @@ proptest! {
         // Compact bodies take the fast path (Polygon's layout); pretty-printed ones the general parser.
         let body = body_of(&bars, None);
         assert_same(&decode_aggregates(&body).unwrap().bars, &bars);
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let pretty = serde_json::to_vec_pretty(&value).unwrap();
-        assert_same(&decode_aggregates(&pretty).unwrap().bars, &bars);
+        // (Spacing inserted as text: a serde_json::Value round trip could itself be one ULP off.)
+        let spaced = String::from_utf8(body).unwrap().replace(',', " ,\n ").replace(':', " : ");
+        assert_same(&decode_aggregates(spaced.as_bytes()).unwrap().bars, &bars);
     }
 
     #[test]
