@@ -23,12 +23,16 @@ archived! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub vw: Option<f64>,
         /// Open price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub o: f64,
         /// Close price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub c: f64,
         /// High price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub h: f64,
         /// Low price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub l: f64,
         /// Bar start, Unix ms.
         pub t: i64,
@@ -79,12 +83,16 @@ archived! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub vw: Option<f64>,
         /// Open price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub o: f64,
         /// Close price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub c: f64,
         /// High price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub h: f64,
         /// Low price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub l: f64,
         /// Unix ms of the day's regular close (16:00 New York), as Polygon stamps daily summaries.
         pub t: i64,
@@ -152,6 +160,7 @@ archived! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub participant_timestamp: Option<i64>,
         /// Price.
+        #[serde(serialize_with = "crate::response::whole_as_int")]
         pub price: f64,
         /// SIP sequence number.
         pub sequence_number: i64,
@@ -289,9 +298,10 @@ pub struct ErrorResponse {
     pub message: Option<String>,
 }
 
-/// Writes a whole `f64` (below 2^53) as a JSON integer, as Polygon writes volumes and sizes.
+/// Writes a whole `f64` (below 2^53) as a JSON integer, as Polygon (Go's encoder) writes numbers:
+/// `190`, not `190.0`.
 pub(crate) fn whole_as_int<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+    if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 && !(*x == 0.0 && x.is_sign_negative()) {
         s.serialize_i64(*x as i64)
     } else {
         s.serialize_f64(*x)

@@ -2,7 +2,7 @@
 //! Polygon's JSON, pagination, auth and errors, over HTTP/1.1 or HTTP/2, plain or TLS, with
 //! seeded latency, rate-limit and fault knobs.
 //!
-//! The data is a deterministic market ([`gen`]): the same request gives the same bytes in any
+//! The data is a deterministic market ([`market`]): the same request gives the same bytes in any
 //! process, minute bars exist only inside NYSE sessions (04:00-20:00 New York) on trading days,
 //! and every coarser bar is the exact aggregate of the minute bars, which are in turn the exact
 //! aggregate of their trades. Rendered bodies are cached, so benchmarks measure the client.
@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod gen;
+pub mod market;
 mod render;
 mod server;
 
@@ -212,8 +212,8 @@ pub fn expected_aggregates(
     to: polygon_model::TimeBound,
     now_ms: i64,
 ) -> Vec<polygon_model::Bar> {
-    match gen::Universe::get().profile(ticker) {
-        Some(p) => gen::aggregates(p, timespan, multiplier.get(), from.start_ms(), to.end_ms(), now_ms)
+    match market::Universe::get().profile(ticker) {
+        Some(p) => market::aggregates(p, timespan, multiplier.get(), from.start_ms(), to.end_ms(), now_ms)
             .iter()
             .map(render::bar_of)
             .collect(),

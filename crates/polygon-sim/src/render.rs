@@ -9,7 +9,7 @@ use polygon_model::{
 };
 use serde::Serialize;
 
-use crate::gen::{self, AggBar, Profile, Universe, dollars, mix};
+use crate::market::{self, AggBar, Profile, Universe, dollars, mix};
 
 /// Which endpoint a request asked, for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub(crate) fn pct_decode(s: &str) -> String {
 
 /// A deterministic Polygon-style request id (32 hex digits) for a canonical request.
 pub(crate) fn request_id(canonical: &str) -> String {
-    let h = gen::hash_str(canonical);
+    let h = market::hash_str(canonical);
     format!("{:016x}{:016x}", mix(h), mix(h ^ 0x5151))
 }
 
@@ -217,7 +217,7 @@ fn aggs(t: &str, mult: &str, span: &str, from: &str, to: &str, q: &Query, base: 
         // Polygon answers an unknown ticker with an empty, successful page.
         return Answer { status: 200, body: json(&resp), endpoint: ep, ticker: Some(ticker.to_string()), cacheable: true };
     };
-    let mut bars = gen::aggregates(p, span, k, from_b.start_ms(), to_b.end_ms(), now_ms);
+    let mut bars = market::aggregates(p, span, k, from_b.start_ms(), to_b.end_ms(), now_ms);
     if desc {
         bars.reverse();
     }
@@ -275,7 +275,7 @@ fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
         resp.results = Universe::get()
             .profiles()
             .iter()
-            .filter_map(|p| gen::day_bar(p, &s).map(|b| ticker_bar(p, &b, close)))
+            .filter_map(|p| market::day_bar(p, &s).map(|b| ticker_bar(p, &b, close)))
             .collect();
     }
     resp.query_count = resp.results.len() as u64;
@@ -308,7 +308,7 @@ fn prev(t: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
         if let Ok(today) = today {
             let day = NyseCalendar.prev_trading_day(today);
             let s = NyseCalendar.session(day).expect("trading day");
-            if let Some(b) = gen::day_bar(p, &s) {
+            if let Some(b) = market::day_bar(p, &s) {
                 resp.results.push(ticker_bar(p, &b, day.ny_unix_ms(polygon_model::REGULAR_CLOSE_MINUTE)));
             }
         }
@@ -388,14 +388,14 @@ fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -
         }
     }
     let found = match Universe::get().profile(ticker.as_str()) {
-        Some(p) => gen::ticks(p, gte, lt, now_ms, limit as usize + 1, desc, quotes),
+        Some(p) => market::ticks(p, gte, lt, now_ms, limit as usize + 1, desc, quotes),
         None => Vec::new(),
     };
     let more = found.len() > limit as usize;
     let page = &found[..found.len().min(limit as usize)];
     let next_url = more.then(|| {
         let next = &found[limit as usize];
-        let key = |tr: &gen::SimTrade| if quotes { tr.quote_ts } else { tr.ts };
+        let key = |tr: &market::SimTrade| if quotes { tr.quote_ts } else { tr.ts };
         let (g, l) = if desc { (gte, key(next) + 1) } else { (key(next), lt) };
         let c = cursor(&format!(
             "timestamp.gte={g}&timestamp.lt={l}&order={}&limit={limit}&sort=timestamp",

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::gen::mix;
+use crate::market::mix;
 use crate::render::{self, Endpoint, Query};
 use crate::{Error, Simulator};
 

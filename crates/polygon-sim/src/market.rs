@@ -288,6 +288,11 @@ pub fn session_minutes(p: &Profile, s: &Session) -> Vec<MinuteBar> {
     let reg_end = ((s.regular_close - s.pre_open) / MINUTE_MS) as u32;
     let reg_len = (reg_end - reg_start) as f64;
     let sigma_min = p.daily_vol / (390f64).sqrt();
+    // The session walks as a Brownian bridge to near the next session's open, so overnight gaps
+    // stay small (a quarter of a day's volatility) while prices still wander over years.
+    let next = NyseCalendar.next_trading_day(s.date).days();
+    let next_open = p.base_price.ln() + fbm(p.seed, next as f64, p.daily_vol) - fbm(p.seed, REF_DAY, p.daily_vol);
+    let target = next_open + normal(mix(day_seed ^ 0x6A9)) * p.daily_vol * 0.25;
     let mut log_p = open_log;
     let mut out = Vec::with_capacity(minutes as usize);
     for j in 0..minutes {
@@ -299,7 +304,8 @@ pub fn session_minutes(p: &Profile, s: &Session) -> Vec<MinuteBar> {
             let x = (j - reg_start) as f64 / reg_len;
             p.activity * (0.6 + 1.4 * ((-x * 12.0).exp() + (-(1.0 - x) * 18.0).exp()))
         };
-        let step = normal(r) * sigma_min * if extended { 0.3 } else { 1.0 };
+        let pull = (target - log_p) / (minutes - j) as f64;
+        let step = pull + normal(r) * sigma_min * if extended { 0.3 } else { 1.0 };
         let start = log_p;
         log_p += step;
         // Empty minute: nobody traded (more likely in thin markets).
