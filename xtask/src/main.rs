@@ -9,7 +9,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         _ => {
-            eprintln!("usage: cargo xtask ci\n\n  ci    formatting, clippy (-D warnings) and the whole test suite, as CI runs them");
+            eprintln!(
+                "usage: cargo xtask ci\n\n  ci    formatting, clippy (-D warnings) and the whole test suite, as CI runs them"
+            );
             ExitCode::from(2)
         }
     }

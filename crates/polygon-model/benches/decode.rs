@@ -53,6 +53,11 @@ fn page(n: usize) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let body = page(50_000);
+    // The same bytes for the Python peer (benches/python_decode.py).
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    if std::fs::create_dir_all(&out).is_ok() {
+        let _ = std::fs::write(out.join("aggs_50k.json"), &body);
+    }
     let mut g = c.benchmark_group("decode_50k_minute_bars");
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.sample_size(30);

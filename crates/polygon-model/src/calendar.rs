@@ -78,9 +78,9 @@ const LAST_YEAR: i32 = 2199;
 
 /// Irregular full-day closures (weather, national mourning, 9/11).
 const SPECIAL_CLOSURES: &[(i32, u32, u32)] = &[
-    (1985, 9, 27),  // Hurricane Gloria
-    (1994, 4, 27),  // President Nixon
-    (2001, 9, 11),  // September 11
+    (1985, 9, 27), // Hurricane Gloria
+    (1994, 4, 27), // President Nixon
+    (2001, 9, 11), // September 11
     (2001, 9, 12),
     (2001, 9, 13),
     (2001, 9, 14),
@@ -88,8 +88,8 @@ const SPECIAL_CLOSURES: &[(i32, u32, u32)] = &[
     (2007, 1, 2),   // President Ford
     (2012, 10, 29), // Hurricane Sandy
     (2012, 10, 30),
-    (2018, 12, 5),  // President G. H. W. Bush
-    (2025, 1, 9),   // President Carter
+    (2018, 12, 5), // President G. H. W. Bush
+    (2025, 1, 9),  // President Carter
 ];
 
 /// Irregular 13:00 closes beyond the rules.
@@ -214,8 +214,11 @@ impl NyseCalendar {
             DayKind::EarlyClose => true,
             _ => return None,
         };
-        let (close, post) =
-            if early { (EARLY_CLOSE_MINUTE, EARLY_POST_CLOSE_MINUTE) } else { (REGULAR_CLOSE_MINUTE, POST_CLOSE_MINUTE) };
+        let (close, post) = if early {
+            (EARLY_CLOSE_MINUTE, EARLY_POST_CLOSE_MINUTE)
+        } else {
+            (REGULAR_CLOSE_MINUTE, POST_CLOSE_MINUTE)
+        };
         Some(Session {
             date,
             pre_open: date.ny_unix_ms(PRE_OPEN_MINUTE),
@@ -276,29 +279,62 @@ mod tests {
         assert_eq!(
             list("2024-01-01", "2024-12-31"),
             [
-                "2024-01-01", "2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27", "2024-06-19", "2024-07-04",
-                "2024-09-02", "2024-11-28", "2024-12-25"
+                "2024-01-01",
+                "2024-01-15",
+                "2024-02-19",
+                "2024-03-29",
+                "2024-05-27",
+                "2024-06-19",
+                "2024-07-04",
+                "2024-09-02",
+                "2024-11-28",
+                "2024-12-25"
             ]
         );
         assert_eq!(
             list("2025-01-01", "2025-12-31"),
             [
-                "2025-01-01", "2025-01-09", "2025-01-20", "2025-02-17", "2025-04-18", "2025-05-26", "2025-06-19",
-                "2025-07-04", "2025-09-01", "2025-11-27", "2025-12-25"
+                "2025-01-01",
+                "2025-01-09",
+                "2025-01-20",
+                "2025-02-17",
+                "2025-04-18",
+                "2025-05-26",
+                "2025-06-19",
+                "2025-07-04",
+                "2025-09-01",
+                "2025-11-27",
+                "2025-12-25"
             ]
         );
         assert_eq!(
             list("2026-01-01", "2026-12-31"),
             [
-                "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25", "2026-06-19", "2026-07-03",
-                "2026-09-07", "2026-11-26", "2026-12-25"
+                "2026-01-01",
+                "2026-01-19",
+                "2026-02-16",
+                "2026-04-03",
+                "2026-05-25",
+                "2026-06-19",
+                "2026-07-03",
+                "2026-09-07",
+                "2026-11-26",
+                "2026-12-25"
             ]
         );
         assert_eq!(
             list("2027-01-01", "2027-12-31"),
             [
-                "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31", "2027-06-18", "2027-07-05",
-                "2027-09-06", "2027-11-25", "2027-12-24"
+                "2027-01-01",
+                "2027-01-18",
+                "2027-02-15",
+                "2027-03-26",
+                "2027-05-31",
+                "2027-06-18",
+                "2027-07-05",
+                "2027-09-06",
+                "2027-11-25",
+                "2027-12-24"
             ]
         );
         // A Saturday New Year's Day is not observed: 2021-12-31 and 2010-12-31 traded.
@@ -347,7 +383,8 @@ mod tests {
     #[test]
     fn every_year_2000_to_2030_has_a_plausible_count() {
         for y in 2000..=2030 {
-            let n = NyseCalendar.trading_days(Date::from_ymd(y, 1, 1).unwrap(), Date::from_ymd(y, 12, 31).unwrap()).count();
+            let n =
+                NyseCalendar.trading_days(Date::from_ymd(y, 1, 1).unwrap(), Date::from_ymd(y, 12, 31).unwrap()).count();
             assert!((245..=254).contains(&n), "{y}: {n}");
         }
     }

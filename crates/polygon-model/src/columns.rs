@@ -232,6 +232,18 @@ impl BarColumns {
     }
 }
 
+impl BarColumns {
+    /// Restores the batch to `rows` rows and `series` tickers (undoes a failed append).
+    pub(crate) fn rollback(&mut self, rows: usize, series: usize) {
+        self.truncate(rows);
+        self.tickers.truncate(series);
+        self.offsets.truncate(series + 1);
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,17 +294,5 @@ mod tests {
         assert_eq!(back.bar(0), c.bar(0));
         assert_eq!(back.bar(1), c.bar(1));
         assert_eq!(back.offsets(), c.offsets());
-    }
-}
-
-impl BarColumns {
-    /// Restores the batch to `rows` rows and `series` tickers (undoes a failed append).
-    pub(crate) fn rollback(&mut self, rows: usize, series: usize) {
-        self.truncate(rows);
-        self.tickers.truncate(series);
-        self.offsets.truncate(series + 1);
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
     }
 }

@@ -9,8 +9,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::columns::{BarColumns, N_ABSENT};
 use crate::Ticker;
+use crate::columns::{BarColumns, N_ABSENT};
 
 /// Deepest nesting accepted inside skipped (unknown) fields.
 const MAX_DEPTH: u32 = 64;
@@ -262,7 +262,11 @@ impl<'a> Parser<'a> {
         r.map_err(|e| self.error(e))?;
         let status = status.ok_or_else(|| self.err_at("status", self.b.len(), DecodeErrorKind::MissingField))?;
         if status != "OK" && status != "DELAYED" {
-            return Err(self.err_at("status", 0, DecodeErrorKind::Invalid(format!("status is {status:?}, not OK or DELAYED"))));
+            return Err(self.err_at(
+                "status",
+                0,
+                DecodeErrorKind::Invalid(format!("status is {status:?}, not OK or DELAYED")),
+            ));
         }
         meta.status = status;
         if let Some(rc) = meta.results_count
@@ -562,25 +566,34 @@ impl<'a> Parser<'a> {
                             let hi = self.hex4()?;
                             let ch = if (0xD800..0xDC00).contains(&hi) {
                                 if self.b.get(self.i..self.i + 2) != Some(b"\\u") {
-                                    return Err((at, DecodeErrorKind::Invalid("unpaired surrogate in \\u escape".into())));
+                                    return Err((
+                                        at,
+                                        DecodeErrorKind::Invalid("unpaired surrogate in \\u escape".into()),
+                                    ));
                                 }
                                 self.i += 2;
                                 let lo = self.hex4()?;
                                 if !(0xDC00..0xE000).contains(&lo) {
-                                    return Err((at, DecodeErrorKind::Invalid("unpaired surrogate in \\u escape".into())));
+                                    return Err((
+                                        at,
+                                        DecodeErrorKind::Invalid("unpaired surrogate in \\u escape".into()),
+                                    ));
                                 }
                                 char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
                             } else {
                                 char::from_u32(hi)
                             };
-                            let ch = ch.ok_or((at, DecodeErrorKind::Invalid("unpaired surrogate in \\u escape".into())))?;
+                            let ch =
+                                ch.ok_or((at, DecodeErrorKind::Invalid("unpaired surrogate in \\u escape".into())))?;
                             let mut tmp = [0u8; 4];
                             buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
                         }
                         _ => return Err((self.i - 1, DecodeErrorKind::Expected("a valid escape"))),
                     }
                 }
-                0..=0x1f => return Err((self.i - 1, DecodeErrorKind::Expected("no control characters inside a string"))),
+                0..=0x1f => {
+                    return Err((self.i - 1, DecodeErrorKind::Expected("no control characters inside a string")));
+                }
                 _ => buf.push(c),
             }
         }
@@ -682,7 +695,11 @@ impl<'a> Parser<'a> {
     }
 
     fn number_end(&self, i: usize, start: usize) -> (usize, DecodeErrorKind) {
-        if i >= self.b.len() { (self.b.len(), DecodeErrorKind::UnexpectedEnd) } else { (start, DecodeErrorKind::Expected("a number")) }
+        if i >= self.b.len() {
+            (self.b.len(), DecodeErrorKind::UnexpectedEnd)
+        } else {
+            (start, DecodeErrorKind::Expected("a number"))
+        }
     }
 
     /// An integer (no fraction or exponent) as i64.
@@ -884,7 +901,9 @@ mod tests {
 
     #[test]
     fn swar_digit_runs_match_a_plain_loop() {
-        for s in ["", "0", "7", "12", "123", "1234567", "12345678", "123456789", "1704186000000", "18446744073709551615"] {
+        for s in
+            ["", "0", "7", "12", "123", "1234567", "12345678", "123456789", "1704186000000", "18446744073709551615"]
+        {
             for tail in ["", ",", ".5", "}", "e3", "9999999999"] {
                 let text = format!("{s}{tail}");
                 let want_n = text.bytes().take_while(u8::is_ascii_digit).count();

@@ -26,9 +26,9 @@ mod calendar;
 mod columns;
 mod decode;
 mod error;
+mod rate;
 mod request;
 mod response;
-mod rate;
 mod ticker;
 mod time;
 
@@ -37,17 +37,19 @@ pub use calendar::{
     PRE_OPEN_MINUTE, REGULAR_CLOSE_MINUTE, REGULAR_OPEN_MINUTE, Session,
 };
 pub use columns::{ArchivedBarColumns, BarColumns, N_ABSENT, SeriesView};
-pub use decode::{AggregatesMeta, AggregatesPage, DecodeError, DecodeErrorKind, decode_aggregates, decode_aggregates_into};
+pub use decode::{
+    AggregatesMeta, AggregatesPage, DecodeError, DecodeErrorKind, decode_aggregates, decode_aggregates_into,
+};
 pub use error::Error;
+pub use rate::RateLimit;
 pub use request::{
     AGGS_DEFAULT_LIMIT, AGGS_MAX_LIMIT, AggregatesRequest, GroupedDailyRequest, Multiplier, PrevCloseRequest, Sort,
-    TICKERS_DEFAULT_LIMIT, TICKERS_MAX_LIMIT, TICKS_DEFAULT_LIMIT, TICKS_MAX_LIMIT, TickKind, TickersRequest, TicksRequest,
-    TimeBound, Timespan,
+    TICKERS_DEFAULT_LIMIT, TICKERS_MAX_LIMIT, TICKS_DEFAULT_LIMIT, TICKS_MAX_LIMIT, TickKind, TickersRequest,
+    TicksRequest, TimeBound, Timespan,
 };
 pub use response::{
     AggregatesResponse, Bar, ErrorResponse, GroupedDailyResponse, PrevCloseResponse, Quote, QuotesResponse, TickerBar,
     TickerInfo, TickersResponse, Trade, TradesResponse,
 };
-pub use rate::RateLimit;
 pub use ticker::{MAX_TICKER_LEN, Ticker, TickerKind};
 pub use time::{DAY_MS, Date, MINUTE_MS, Weekday, ny_date_minute, ny_utc_offset_minutes};

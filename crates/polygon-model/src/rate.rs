@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        assert_eq!(RateLimit::parse_optional("5/min").unwrap(), Some(RateLimit { requests: 5, per: Duration::from_secs(60) }));
+        assert_eq!(
+            RateLimit::parse_optional("5/min").unwrap(),
+            Some(RateLimit { requests: 5, per: Duration::from_secs(60) })
+        );
         assert_eq!("100/s".parse::<RateLimit>().unwrap().to_string(), "100/s");
         assert_eq!(RateLimit::parse_optional("off").unwrap(), None);
         for bad in ["", "5", "0/s", "5/day", "x/s", "-1/s"] {

@@ -20,7 +20,9 @@ pub const TICKERS_DEFAULT_LIMIT: u32 = 100;
 pub const TICKERS_MAX_LIMIT: u32 = 1_000;
 
 /// The size of the time window of one aggregate bar (times the multiplier).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug))]
 #[allow(missing_docs)] // the names say it
 pub enum Timespan {
@@ -75,10 +77,9 @@ impl Timespan {
 impl FromStr for Timespan {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Timespan::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| Error::bad("timespan", s, "expected second, minute, hour, day, week, month, quarter or year"))
+        Timespan::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            Error::bad("timespan", s, "expected second, minute, hour, day, week, month, quarter or year")
+        })
     }
 }
 
@@ -243,11 +244,26 @@ impl AggregatesRequest {
     ///
     /// # Errors
     /// [`Error::BadArgument`] (param `to`) when `to` is before `from`.
-    pub fn new(ticker: Ticker, multiplier: Multiplier, timespan: Timespan, from: TimeBound, to: TimeBound) -> Result<Self, Error> {
+    pub fn new(
+        ticker: Ticker,
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: TimeBound,
+        to: TimeBound,
+    ) -> Result<Self, Error> {
         if to.end_ms() < from.start_ms() {
             return Err(Error::bad("to", to.to_string(), format!("is before from ({from})")));
         }
-        Ok(AggregatesRequest { ticker, multiplier, timespan, from, to, adjusted: true, sort: Sort::Asc, limit: AGGS_DEFAULT_LIMIT })
+        Ok(AggregatesRequest {
+            ticker,
+            multiplier,
+            timespan,
+            from,
+            to,
+            adjusted: true,
+            sort: Sort::Asc,
+            limit: AGGS_DEFAULT_LIMIT,
+        })
     }
 
     /// The same request with another `limit`.
@@ -263,13 +279,24 @@ impl AggregatesRequest {
     pub fn path_and_query(&self) -> String {
         format!(
             "/v2/aggs/ticker/{}/range/{}/{}/{}/{}?adjusted={}&sort={}&limit={}",
-            self.ticker, self.multiplier, self.timespan, self.from, self.to, self.adjusted, self.sort.as_str(), self.limit
+            self.ticker,
+            self.multiplier,
+            self.timespan,
+            self.from,
+            self.to,
+            self.adjusted,
+            self.sort.as_str(),
+            self.limit
         )
     }
 }
 
 pub(crate) fn check_limit(limit: u32, max: u32) -> Result<u32, Error> {
-    if (1..=max).contains(&limit) { Ok(limit) } else { Err(Error::bad("limit", limit.to_string(), format!("must be 1 to {max}"))) }
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::bad("limit", limit.to_string(), format!("must be 1 to {max}")))
+    }
 }
 
 /// `GET /v2/aggs/grouped/locale/us/market/stocks/{date}`: every stock's daily bar for one day.
@@ -291,7 +318,10 @@ impl GroupedDailyRequest {
 
     /// The path and query.
     pub fn path_and_query(&self) -> String {
-        format!("/v2/aggs/grouped/locale/us/market/stocks/{}?adjusted={}&include_otc={}", self.date, self.adjusted, self.include_otc)
+        format!(
+            "/v2/aggs/grouped/locale/us/market/stocks/{}?adjusted={}&include_otc={}",
+            self.date, self.adjusted, self.include_otc
+        )
     }
 }
 
@@ -369,7 +399,8 @@ impl TicksRequest {
             TickKind::Trades => "trades",
             TickKind::Quotes => "quotes",
         };
-        let mut s = format!("/v3/{kind}/{}?order={}&sort=timestamp&limit={}", self.ticker, self.order.as_str(), self.limit);
+        let mut s =
+            format!("/v3/{kind}/{}?order={}&sort=timestamp&limit={}", self.ticker, self.order.as_str(), self.limit);
         if let Some(g) = self.gte_ns {
             s.push_str(&format!("&timestamp.gte={g}"));
         }
@@ -400,7 +431,10 @@ impl Default for TickersRequest {
 impl TickersRequest {
     /// The path and query.
     pub fn path_and_query(&self) -> String {
-        format!("/v3/reference/tickers?market={}&active={}&order=asc&sort=ticker&limit={}", self.market, self.active, self.limit)
+        format!(
+            "/v3/reference/tickers?market={}&active={}&order=asc&sort=ticker&limit={}",
+            self.market, self.active, self.limit
+        )
     }
 }
 
@@ -420,7 +454,10 @@ mod tests {
         .unwrap()
         .with_limit(50_000)
         .unwrap();
-        assert_eq!(r.path_and_query(), "/v2/aggs/ticker/AAPL/range/5/minute/2024-01-02/1704301199999?adjusted=true&sort=asc&limit=50000");
+        assert_eq!(
+            r.path_and_query(),
+            "/v2/aggs/ticker/AAPL/range/5/minute/2024-01-02/1704301199999?adjusted=true&sort=asc&limit=50000"
+        );
         assert_eq!(r.clone().with_limit(50_001).unwrap_err().param(), "limit");
         assert_eq!(r.with_limit(0).unwrap_err().param(), "limit");
         assert_eq!(Multiplier::new(0).unwrap_err().param(), "multiplier");

@@ -62,10 +62,14 @@ impl Ticker {
         if b.len() > 2 && b[1] == b':' {
             let body = &b[2..];
             let ok = match b[0] {
-                b'X' => (1..=20).contains(&body.len()) && body.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+                b'X' => {
+                    (1..=20).contains(&body.len()) && body.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                }
                 b'I' => {
                     (1..=20).contains(&body.len())
-                        && body.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+                        && body
+                            .iter()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
                 }
                 b'C' => body.len() == 6 && body.iter().all(u8::is_ascii_uppercase),
                 b'O' => valid_option(body),
@@ -205,9 +209,25 @@ mod tests {
     #[test]
     fn rejects_everything_else_naming_the_parameter() {
         for s in [
-            "", "aapl", "../x", "A/B", "A B", "AAPL\n", "BRK..B", "BRK.", "Z:FOO", "X:", "X:btc", "C:EURUSDX",
-            "O:SPY251319C00650000", "O:SPY251219X00650000", "O:SPY251219C0065000", "ABCDEFGHIJKLM", "A%2F",
-            "AAPL?apiKey=1", &"A".repeat(40),
+            "",
+            "aapl",
+            "../x",
+            "A/B",
+            "A B",
+            "AAPL\n",
+            "BRK..B",
+            "BRK.",
+            "Z:FOO",
+            "X:",
+            "X:btc",
+            "C:EURUSDX",
+            "O:SPY251319C00650000",
+            "O:SPY251219X00650000",
+            "O:SPY251219C0065000",
+            "ABCDEFGHIJKLM",
+            "A%2F",
+            "AAPL?apiKey=1",
+            &"A".repeat(40),
         ] {
             let e = Ticker::new(s).expect_err(s);
             assert_eq!(e.param(), "ticker");

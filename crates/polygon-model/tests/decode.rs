@@ -59,7 +59,10 @@ fn decodes_a_page_exactly_as_serde_json_does() {
     assert_eq!(page.bars.tickers[0].as_str(), "AAPL");
     assert_eq!(page.meta.results_count, Some(500));
     assert_eq!(page.meta.status, "OK");
-    assert_eq!(page.meta.next_url.as_deref(), Some("https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/1/2?cursor=abc"));
+    assert_eq!(
+        page.meta.next_url.as_deref(),
+        Some("https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/1/2?cursor=abc")
+    );
     let via_serde: AggregatesResponse = serde_json::from_slice(&body).unwrap();
     assert_same(&page.bars, &via_serde.results);
 }

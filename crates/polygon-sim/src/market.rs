@@ -172,7 +172,7 @@ impl Universe {
         let mut taken: std::collections::HashSet<String> = profiles.iter().map(|p| p.ticker.clone()).collect();
         let mut k: u64 = 0;
         while profiles.len() < FAMILIAR.len() + SYNTHETIC {
-            let r = mix(k ^ 0x5EED_0F_71C4E85);
+            let r = mix(k ^ 0x0005_EED0_F71C_4E85);
             k += 1;
             let len = 3 + (r % 2) as usize; // 3 or 4 letters
             let t: String = (0..len).map(|i| (b'A' + ((r >> (8 + 5 * i)) % 26) as u8) as char).collect();
@@ -184,7 +184,7 @@ impl Universe {
             profiles.push(Profile {
                 name: format!("{t} Holdings Inc."),
                 exchange: if r & (1 << 40) == 0 { "XNAS" } else { "XNYS" },
-                kind: if r % 17 == 0 { "ETF" } else { "CS" },
+                kind: if r.is_multiple_of(17) { "ETF" } else { "CS" },
                 seed,
                 // Log-uniform from $0.50 to $400.
                 base_price: (0.5f64.ln() + u * (400f64 / 0.5).ln()).exp(),
@@ -325,7 +325,7 @@ pub fn session_minutes(p: &Profile, s: &Session) -> Vec<MinuteBar> {
         let lot = p.lot;
         let a = |k: u64| -> u64 {
             let x = mix(r3 ^ (k + 10));
-            if x % 7 == 0 { 1 + x % 99 } else { lot * (1 + (x >> 8) % 5) }
+            if x.is_multiple_of(7) { 1 + x % 99 } else { lot * (1 + (x >> 8) % 5) }
         };
         let mut bar = MinuteBar {
             t: s.pre_open + j as i64 * MINUTE_MS,
@@ -466,7 +466,7 @@ pub fn trades_of(bar: &MinuteBar) -> Vec<SimTrade> {
                 } else {
                     let rr = mix(r ^ (1000 + pair));
                     let delta = (rr % (dmax + 1)) as i64 * bar.tick;
-                    let sign = if (mi % 2 == 0) ^ (rr & (1 << 40) != 0) { 1 } else { -1 };
+                    let sign = if mi.is_multiple_of(2) ^ (rr & (1 << 40) != 0) { 1 } else { -1 };
                     (bar.mid + sign * delta, bar.pair_q * (1 + pair % 4))
                 };
                 *slot = px;
@@ -555,9 +555,12 @@ pub fn dollars(units: i64) -> f64 {
     units as f64 / UNITS as f64
 }
 
+/// One shard of the whole-day cache: (ticker seed, day) to the day's bar.
+type DayShard = Mutex<HashMap<(u64, i32), Option<AggBar>>>;
+
 /// A cache of whole-day aggregates, which daily and coarser bars are built from.
-fn day_cache() -> &'static [Mutex<HashMap<(u64, i32), Option<AggBar>>>; 16] {
-    static C: OnceLock<[Mutex<HashMap<(u64, i32), Option<AggBar>>>; 16]> = OnceLock::new();
+fn day_cache() -> &'static [DayShard; 16] {
+    static C: OnceLock<[DayShard; 16]> = OnceLock::new();
     C.get_or_init(|| std::array::from_fn(|_| Mutex::new(HashMap::new())))
 }
 
@@ -618,7 +621,8 @@ pub fn aggregates(p: &Profile, timespan: Timespan, multiplier: u32, from: i64, t
     if to < from {
         return Vec::new();
     }
-    let (Ok((first_day, _)), Ok((last_day, _))) = (polygon_model::ny_date_minute(from), polygon_model::ny_date_minute(to))
+    let (Ok((first_day, _)), Ok((last_day, _))) =
+        (polygon_model::ny_date_minute(from), polygon_model::ny_date_minute(to))
     else {
         return Vec::new();
     };
@@ -634,7 +638,12 @@ pub fn aggregates(p: &Profile, timespan: Timespan, multiplier: u32, from: i64, t
                     match timespan {
                         Timespan::Second => base.extend(second_bars(m)),
                         Timespan::Minute => base.push(AggBar::from_minute(m)),
-                        _ => push_into(&mut base, AggBar::from_minute(m), bucket_start(Timespan::Hour, 1, m.t, day), true),
+                        _ => push_into(
+                            &mut base,
+                            AggBar::from_minute(m),
+                            bucket_start(Timespan::Hour, 1, m.t, day),
+                            true,
+                        ),
                     }
                 }
             }
@@ -809,7 +818,9 @@ mod tests {
         let now = i64::MAX / 4;
         let (f, t) = (from.ny_unix_ms(0), to.add_days(1).ny_unix_ms(0) - 1);
         let minutes = aggregates(p, Timespan::Minute, 1, f, t, now);
-        for (ts, k) in [(Timespan::Minute, 5), (Timespan::Hour, 1), (Timespan::Day, 1), (Timespan::Day, 2), (Timespan::Week, 1)] {
+        for (ts, k) in
+            [(Timespan::Minute, 5), (Timespan::Hour, 1), (Timespan::Day, 1), (Timespan::Day, 2), (Timespan::Week, 1)]
+        {
             let agg = aggregates(p, ts, k, f, t, now);
             assert!(agg.len() > 1, "{ts}");
             assert_eq!(agg.iter().map(|b| b.v).sum::<u64>(), minutes.iter().map(|b| b.v).sum::<u64>(), "{ts}");

@@ -115,13 +115,21 @@ pub(crate) fn route(path: &str, query: &Query, base: &str, now_ms: i64, rid: &st
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(pct_decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match segs.as_slice() {
-        ["v2", "aggs", "ticker", t, "range", mult, span, from, to] => aggs(t, mult, span, from, to, query, base, now_ms, rid),
+        ["v2", "aggs", "ticker", t, "range", mult, span, from, to] => {
+            aggs(t, mult, span, from, to, query, base, now_ms, rid)
+        }
         ["v2", "aggs", "ticker", t, "prev"] => prev(t, query, now_ms, rid),
         ["v2", "aggs", "grouped", "locale", "us", "market", "stocks", date] => grouped(date, query, now_ms, rid),
         ["v3", "trades", t] => ticks(t, query, base, now_ms, rid, false),
         ["v3", "quotes", t] => ticks(t, query, base, now_ms, rid, true),
         ["v3", "reference", "tickers"] => tickers(query, base, rid),
-        _ => Answer { status: 404, body: error_body("NOT_FOUND", rid, "route not found"), endpoint: Endpoint::Unknown, ticker: None, cacheable: false },
+        _ => Answer {
+            status: 404,
+            body: error_body("NOT_FOUND", rid, "route not found"),
+            endpoint: Endpoint::Unknown,
+            ticker: None,
+            cacheable: false,
+        },
     }
 }
 
@@ -171,7 +179,17 @@ pub(crate) fn bar_of(b: &AggBar) -> Bar {
 }
 
 #[allow(clippy::too_many_arguments)] // the path's parts, as Polygon orders them
-fn aggs(t: &str, mult: &str, span: &str, from: &str, to: &str, q: &Query, base: &str, now_ms: i64, rid: &str) -> Answer {
+fn aggs(
+    t: &str,
+    mult: &str,
+    span: &str,
+    from: &str,
+    to: &str,
+    q: &Query,
+    base: &str,
+    now_ms: i64,
+    rid: &str,
+) -> Answer {
     let ep = Endpoint::Aggs;
     let ticker = match Ticker::new(t) {
         Ok(t) => t,
@@ -193,10 +211,11 @@ fn aggs(t: &str, mult: &str, span: &str, from: &str, to: &str, q: &Query, base: 
         Ok(q) => q,
         Err(e) => return bad_request(rid, ep, &e),
     };
-    let (adjusted, limit) = match (parse_bool(&q, "adjusted", true), parse_limit(&q, AGGS_DEFAULT_LIMIT, AGGS_MAX_LIMIT)) {
-        (Ok(a), Ok(l)) => (a, l),
-        (Err(e), _) | (_, Err(e)) => return bad_request(rid, ep, &e),
-    };
+    let (adjusted, limit) =
+        match (parse_bool(&q, "adjusted", true), parse_limit(&q, AGGS_DEFAULT_LIMIT, AGGS_MAX_LIMIT)) {
+            (Ok(a), Ok(l)) => (a, l),
+            (Err(e), _) | (_, Err(e)) => return bad_request(rid, ep, &e),
+        };
     let desc = match q.get("sort") {
         None | Some("asc") => false,
         Some("desc") => true,
@@ -215,7 +234,13 @@ fn aggs(t: &str, mult: &str, span: &str, from: &str, to: &str, q: &Query, base: 
     };
     let Some(p) = Universe::get().profile(ticker.as_str()) else {
         // Polygon answers an unknown ticker with an empty, successful page.
-        return Answer { status: 200, body: json(&resp), endpoint: ep, ticker: Some(ticker.to_string()), cacheable: true };
+        return Answer {
+            status: 200,
+            body: json(&resp),
+            endpoint: ep,
+            ticker: Some(ticker.to_string()),
+            cacheable: true,
+        };
     };
     let mut bars = market::aggregates(p, span, k, from_b.start_ms(), to_b.end_ms(), now_ms);
     if desc {
@@ -243,12 +268,29 @@ fn aggs(t: &str, mult: &str, span: &str, from: &str, to: &str, q: &Query, base: 
     resp.query_count = base_count;
     resp.results_count = taken as u64;
     resp.count = Some(taken as u64);
-    Answer { status: 200, body: json(&resp), endpoint: ep, ticker: Some(ticker.to_string()), cacheable: to_b.end_ms() < now_ms }
+    Answer {
+        status: 200,
+        body: json(&resp),
+        endpoint: ep,
+        ticker: Some(ticker.to_string()),
+        cacheable: to_b.end_ms() < now_ms,
+    }
 }
 
 fn ticker_bar(p: &Profile, b: &AggBar, t: i64) -> TickerBar {
     let bar = bar_of(b);
-    TickerBar { ticker: p.ticker.clone(), v: bar.v, vw: bar.vw, o: bar.o, c: bar.c, h: bar.h, l: bar.l, t, n: bar.n, otc: None }
+    TickerBar {
+        ticker: p.ticker.clone(),
+        v: bar.v,
+        vw: bar.vw,
+        o: bar.o,
+        c: bar.c,
+        h: bar.h,
+        l: bar.l,
+        t,
+        n: bar.n,
+        otc: None,
+    }
 }
 
 fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
@@ -281,7 +323,13 @@ fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
     resp.query_count = resp.results.len() as u64;
     resp.results_count = resp.results.len() as u64;
     resp.count = Some(resp.results.len() as u64);
-    Answer { status: 200, body: json(&resp), endpoint: ep, ticker: None, cacheable: NyseCalendar.session(date).is_none_or(|s| s.post_close <= now_ms) && date.ny_unix_ms(0) < now_ms }
+    Answer {
+        status: 200,
+        body: json(&resp),
+        endpoint: ep,
+        ticker: None,
+        cacheable: NyseCalendar.session(date).is_none_or(|s| s.post_close <= now_ms) && date.ny_unix_ms(0) < now_ms,
+    }
 }
 
 fn prev(t: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
@@ -341,7 +389,9 @@ fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -
         Ok(l) => l,
         Err(e) => return bad_request(rid, ep, &e),
     };
-    let any_bound = ["timestamp", "timestamp.gte", "timestamp.gt", "timestamp.lte", "timestamp.lt"].iter().any(|k| q.get(k).is_some());
+    let any_bound = ["timestamp", "timestamp.gte", "timestamp.gt", "timestamp.lte", "timestamp.lt"]
+        .iter()
+        .any(|k| q.get(k).is_some());
     let desc = match q.get("order") {
         Some("asc") => false,
         Some("desc") => true,
@@ -460,7 +510,13 @@ fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -
             next_url,
         })
     };
-    Answer { status: 200, body, endpoint: ep, ticker: Some(ticker.to_string()), cacheable: lt < now_ms.saturating_mul(1_000_000) && any_bound }
+    Answer {
+        status: 200,
+        body,
+        endpoint: ep,
+        ticker: Some(ticker.to_string()),
+        cacheable: lt < now_ms.saturating_mul(1_000_000) && any_bound,
+    }
 }
 
 fn tickers(q: &Query, base: &str, rid: &str) -> Answer {
@@ -493,12 +549,19 @@ fn tickers(q: &Query, base: &str, rid: &str) -> Answer {
                 p.ticker.to_ascii_lowercase().contains(s.as_str()) || p.name.to_ascii_lowercase().contains(s.as_str())
             })
     };
-    let all: Vec<&Profile> = if desc { u.profiles().iter().rev().filter(keep).collect() } else { u.profiles().iter().filter(keep).collect() };
+    let all: Vec<&Profile> = if desc {
+        u.profiles().iter().rev().filter(keep).collect()
+    } else {
+        u.profiles().iter().filter(keep).collect()
+    };
     let page = &all[..all.len().min(limit as usize)];
     let next_url = (all.len() > page.len()).then(|| {
         let last = &page[page.len() - 1].ticker;
         let bound = if desc { "ticker.lt" } else { "ticker.gt" };
-        let mut inner = format!("active={active}&limit={limit}&market=stocks&order={}&sort=ticker&{bound}={last}", if desc { "desc" } else { "asc" });
+        let mut inner = format!(
+            "active={active}&limit={limit}&market=stocks&order={}&sort=ticker&{bound}={last}",
+            if desc { "desc" } else { "asc" }
+        );
         if let Some(s) = &search {
             inner.push_str(&format!("&search={s}"));
         }

@@ -214,7 +214,8 @@ pub(crate) async fn spawn(cfg: Simulator) -> Result<SimHandle, Error> {
 
 fn tls_acceptor(cfg: &Simulator, addr: SocketAddr) -> Result<(tokio_rustls::TlsAcceptor, PathBuf), Error> {
     let tls = |e: &dyn std::fmt::Display| Error::Tls(e.to_string());
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).map_err(|e| tls(&e))?;
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .map_err(|e| tls(&e))?;
     let dir = match &cfg.cert_dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("polygon-sim-{}-{}", std::process::id(), addr.port())),
@@ -365,10 +366,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let mut canon_q: Vec<&(String, String)> = query.0.iter().filter(|(k, _)| k != "apiKey").collect();
     canon_q.sort();
-    let canonical = format!(
-        "{path}?{}",
-        canon_q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
-    );
+    let canonical = format!("{path}?{}", canon_q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
     let rid = render::request_id(&canonical);
     let gzip = req
         .headers()
@@ -463,7 +461,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             let answer = tokio::task::spawn_blocking(move || render::route(&p, &query, &base, now, &rid2))
                 .await
                 .map_err(std::io::Error::other)?;
-            let body = if gzip && answer.body.len() > 512 { gzip_bytes(&answer.body) } else { Bytes::from(answer.body) };
+            let body =
+                if gzip && answer.body.len() > 512 { gzip_bytes(&answer.body) } else { Bytes::from(answer.body) };
             // Only bodies whose content cannot change are kept: a window that includes "now" is not.
             if answer.status == 200 && (answer.cacheable || cfg.now_ms.is_some()) {
                 shared.cache.lock().expect("cache lock").put(cache_key, body.clone());
@@ -484,7 +483,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         c.endpoints[i].fetch_add(1, Relaxed);
     }
     let ticker = ticker.or_else(|| ticker_of(&path));
-    if ticker.is_some_and(|t| cfg.fail_tickers.iter().any(|f| *f == t)) {
+    if ticker.is_some_and(|t| cfg.fail_tickers.contains(&t)) {
         c.faults.fetch_add(1, Relaxed);
         let body = render::error_body("ERROR", &rid, "simulated server error for this ticker");
         return Ok(json_response(500, body, &rid, None, &shared));
@@ -552,7 +551,13 @@ fn gzip_bytes(b: &[u8]) -> Bytes {
     Bytes::from(enc.finish().expect("writing to a Vec"))
 }
 
-fn json_response(status: u16, body: Vec<u8>, rid: &str, retry_after: Option<u64>, shared: &Shared) -> Response<SimBody> {
+fn json_response(
+    status: u16,
+    body: Vec<u8>,
+    rid: &str,
+    retry_after: Option<u64>,
+    shared: &Shared,
+) -> Response<SimBody> {
     shared.counters.bytes_sent.fetch_add(body.len() as u64, Relaxed);
     let len = body.len();
     let mut resp = Response::new(SimBody::Full(Some(Bytes::from(body))));

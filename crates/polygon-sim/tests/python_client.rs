@@ -21,7 +21,10 @@ for a in client.list_aggs(ticker, int(mult), span, frm, to, limit=int(limit)):
 json.dump(out, sys.stdout)
 "#;
 
-fn python_bars(base: &str, args: &[&str]) -> Vec<(f64, f64, f64, f64, f64, f64, i64, u64)> {
+/// One bar as the script prints it: open, high, low, close, volume, vwap, timestamp, transactions.
+type PyBar = (f64, f64, f64, f64, f64, f64, i64, u64);
+
+fn python_bars(base: &str, args: &[&str]) -> Vec<PyBar> {
     let out = Command::new("python3")
         .arg("-c")
         .arg(SCRIPT)
@@ -42,14 +45,12 @@ fn massive_list_aggs_paginates_to_the_generator_bars() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(polygon_sim::Simulator::builder().now_ms(NOW).build().spawn()).unwrap();
     for (ticker, mult, span, from, to, limit) in [
-        ("AAPL", 1, Timespan::Minute, "2024-06-03", "2024-06-07", 1000),   // ~5 pages of 1,000 minute bars
+        ("AAPL", 1, Timespan::Minute, "2024-06-03", "2024-06-07", 1000), // ~5 pages of 1,000 minute bars
         ("BRK.B", 15, Timespan::Minute, "2024-06-03", "2024-06-14", 2000), // 15-minute bars, 2,000 base bars a page
-        ("SPY", 1, Timespan::Day, "2023-01-01", "2024-12-31", 120),        // daily, ~5 pages
+        ("SPY", 1, Timespan::Day, "2023-01-01", "2024-12-31", 120),      // daily, ~5 pages
     ] {
-        let got = python_bars(
-            sim.base_url(),
-            &[ticker, &mult.to_string(), span.as_str(), from, to, &limit.to_string()],
-        );
+        let got =
+            python_bars(sim.base_url(), &[ticker, &mult.to_string(), span.as_str(), from, to, &limit.to_string()]);
         let want = polygon_sim::expected_aggregates(
             ticker,
             Multiplier::new(mult).unwrap(),

@@ -44,7 +44,9 @@ async fn walk(c: &common::PlainClient, base: &str, first: &str) -> (Vec<polygon_
 async fn aggregates_answer_like_polygon_and_paginate_to_the_generator() {
     let sim = sim().await;
     let c = client();
-    let got = get(&c, &format!("{}/v2/aggs/ticker/AAPL/range/1/minute/2024-03-04/2024-03-04?limit=5000", sim.base_url())).await;
+    let got =
+        get(&c, &format!("{}/v2/aggs/ticker/AAPL/range/1/minute/2024-03-04/2024-03-04?limit=5000", sim.base_url()))
+            .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.headers["content-type"], "application/json");
     let v = got.json();
@@ -71,7 +73,14 @@ async fn aggregates_answer_like_polygon_and_paginate_to_the_generator() {
             &format!("/v2/aggs/ticker/MSFT/range/1/minute/2024-02-01/2024-02-29?sort={sort}&limit={limit}"),
         )
         .await;
-        let mut want = polygon_sim::expected_aggregates("MSFT", Multiplier::ONE, Timespan::Minute, d("2024-02-01"), d("2024-02-29"), NOW);
+        let mut want = polygon_sim::expected_aggregates(
+            "MSFT",
+            Multiplier::ONE,
+            Timespan::Minute,
+            d("2024-02-01"),
+            d("2024-02-29"),
+            NOW,
+        );
         if sort == "desc" {
             want.reverse();
         }
@@ -83,9 +92,24 @@ async fn aggregates_answer_like_polygon_and_paginate_to_the_generator() {
     // Coarser bars count base bars against the limit: 5-minute bars with limit 1000 hold ~200 bars a page.
     let (bars, pages) =
         walk(&c, sim.base_url(), "/v2/aggs/ticker/SPY/range/5/minute/2024-01-02/2024-01-12?limit=1000").await;
-    let want = polygon_sim::expected_aggregates("SPY", Multiplier::new(5).unwrap(), Timespan::Minute, d("2024-01-02"), d("2024-01-12"), NOW);
+    let want = polygon_sim::expected_aggregates(
+        "SPY",
+        Multiplier::new(5).unwrap(),
+        Timespan::Minute,
+        d("2024-01-02"),
+        d("2024-01-12"),
+        NOW,
+    );
     assert_eq!(bars, want);
-    let base = polygon_sim::expected_aggregates("SPY", Multiplier::ONE, Timespan::Minute, d("2024-01-02"), d("2024-01-12"), NOW).len();
+    let base = polygon_sim::expected_aggregates(
+        "SPY",
+        Multiplier::ONE,
+        Timespan::Minute,
+        d("2024-01-02"),
+        d("2024-01-12"),
+        NOW,
+    )
+    .len();
     assert!(base > 5_000, "{base}");
     // Whole 5-minute bars per page, at most 1,000 base bars each: one page more than the bare minimum at most.
     assert!((base.div_ceil(1000)..=base.div_ceil(1000) + 1).contains(&pages), "{pages} pages for {base} base bars");
@@ -158,7 +182,14 @@ async fn weekends_holidays_and_the_future_have_no_bars() {
     // Each daily bar is the aggregate of its minutes.
     let day = &bars[100];
     let date = polygon_model::ny_date_minute(day.t).unwrap().0;
-    let minutes = polygon_sim::expected_aggregates("AAPL", Multiplier::ONE, Timespan::Minute, TimeBound::Date(date), TimeBound::Date(date), NOW);
+    let minutes = polygon_sim::expected_aggregates(
+        "AAPL",
+        Multiplier::ONE,
+        Timespan::Minute,
+        TimeBound::Date(date),
+        TimeBound::Date(date),
+        NOW,
+    );
     assert_eq!(day.o, minutes[0].o);
     assert_eq!(day.c, minutes.last().unwrap().c);
     assert_eq!(day.v, minutes.iter().map(|m| m.v).sum::<f64>());
@@ -184,7 +215,8 @@ async fn keep_alive_reuses_one_connection_and_gzip_is_served_when_asked() {
     let sim = sim().await;
     let c = client();
     for i in 0..5 {
-        let got = get(&c, &format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-0{}/2024-02-01", sim.base_url(), i + 2)).await;
+        let got =
+            get(&c, &format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-0{}/2024-02-01", sim.base_url(), i + 2)).await;
         assert_eq!(got.status, 200);
     }
     let s = sim.stats();
@@ -203,12 +235,10 @@ async fn keep_alive_reuses_one_connection_and_gzip_is_served_when_asked() {
 async fn http2_prior_knowledge_is_served() {
     let sim = sim().await;
     let tcp = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let req = http::Request::get(format!("{}/v3/reference/tickers?limit=5", sim.base_url()))
         .header("authorization", "Bearer k")
@@ -221,13 +251,8 @@ async fn http2_prior_knowledge_is_served() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let sim = Simulator::builder()
-        .now_ms(NOW)
-        .rate_limit(Some("3/min".parse().unwrap()))
-        .build()
-        .spawn()
-        .await
-        .unwrap();
+    let sim =
+        Simulator::builder().now_ms(NOW).rate_limit(Some("3/min".parse().unwrap())).build().spawn().await.unwrap();
     let c = client();
     let url = format!("{}/v2/aggs/ticker/AAPL/prev", sim.base_url());
     let statuses: Vec<u16> = futures_lite(&c, &url, 5).await;
@@ -264,7 +289,8 @@ async fn faults_are_seeded_and_mixed() {
         for i in 0..60 {
             // A fresh client each time: a reset or cut body poisons its connection.
             let c = client();
-            let url = format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-02/2024-02-{:02}", sim.base_url(), 1 + i % 28);
+            let url =
+                format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-02/2024-02-{:02}", sim.base_url(), 1 + i % 28);
             let mut req = http::Request::get(url);
             req = req.header("authorization", "Bearer k");
             let r = c.request(req.body(http_body_util::Empty::new()).unwrap()).await;
@@ -274,7 +300,8 @@ async fn faults_are_seeded_and_mixed() {
                     let status = resp.status().as_u16();
                     match http_body_util::BodyExt::collect(resp.into_body()).await {
                         Ok(b) if status == 200 => {
-                            serde_json::from_slice::<AggregatesResponse>(&b.to_bytes()).expect("a whole 200 body is valid");
+                            serde_json::from_slice::<AggregatesResponse>(&b.to_bytes())
+                                .expect("a whole 200 body is valid");
                             "200".into()
                         }
                         Ok(_) => status.to_string(),
@@ -300,8 +327,14 @@ async fn faults_are_seeded_and_mixed() {
 async fn per_ticker_faults_hit_only_that_ticker() {
     let sim = Simulator::builder().now_ms(NOW).fail_tickers(["MSFT"]).build().spawn().await.unwrap();
     let c = client();
-    assert_eq!(get(&c, &format!("{}/v2/aggs/ticker/MSFT/range/1/day/2024-01-02/2024-01-31", sim.base_url())).await.status, 500);
-    assert_eq!(get(&c, &format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-02/2024-01-31", sim.base_url())).await.status, 200);
+    assert_eq!(
+        get(&c, &format!("{}/v2/aggs/ticker/MSFT/range/1/day/2024-01-02/2024-01-31", sim.base_url())).await.status,
+        500
+    );
+    assert_eq!(
+        get(&c, &format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-02/2024-01-31", sim.base_url())).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -309,7 +342,15 @@ async fn trades_and_quotes_paginate_and_agree_with_the_bars() {
     let sim = sim().await;
     let c = client();
     let date: Date = "2024-03-04".parse().unwrap();
-    let minute = polygon_sim::expected_aggregates("KO", Multiplier::ONE, Timespan::Minute, TimeBound::Date(date), TimeBound::Date(date), NOW)[200].clone();
+    let minute = polygon_sim::expected_aggregates(
+        "KO",
+        Multiplier::ONE,
+        Timespan::Minute,
+        TimeBound::Date(date),
+        TimeBound::Date(date),
+        NOW,
+    )[200]
+        .clone();
     let (gte, lt) = (minute.t * 1_000_000, (minute.t + 60_000) * 1_000_000);
     let mut url = format!("{}/v3/trades/KO?timestamp.gte={gte}&timestamp.lt={lt}&limit=7&order=asc", sim.base_url());
     let mut trades = Vec::new();
@@ -331,7 +372,9 @@ async fn trades_and_quotes_paginate_and_agree_with_the_bars() {
     assert!((notional / minute.v - minute.vw.unwrap()).abs() < 1e-4, "vw agrees to Polygon's 4 decimals");
 
     let quotes: polygon_model::QuotesResponse = serde_json::from_slice(
-        &get(&c, &format!("{}/v3/quotes/KO?timestamp.gte={gte}&timestamp.lt={lt}&limit=50000", sim.base_url())).await.body,
+        &get(&c, &format!("{}/v3/quotes/KO?timestamp.gte={gte}&timestamp.lt={lt}&limit=50000", sim.base_url()))
+            .await
+            .body,
     )
     .unwrap();
     assert_eq!(quotes.results.len(), trades.len());
@@ -348,7 +391,8 @@ async fn grouped_daily_prev_and_the_universe() {
     let g: polygon_model::GroupedDailyResponse = serde_json::from_slice(&g.body).unwrap();
     assert!(g.results.len() >= 10_000, "{}", g.results.len());
     let aapl = g.results.iter().find(|b| b.ticker == "AAPL").unwrap();
-    let day = polygon_sim::expected_aggregates("AAPL", Multiplier::ONE, Timespan::Day, d("2024-03-04"), d("2024-03-04"), NOW);
+    let day =
+        polygon_sim::expected_aggregates("AAPL", Multiplier::ONE, Timespan::Day, d("2024-03-04"), d("2024-03-04"), NOW);
     assert_eq!((aapl.o, aapl.c, aapl.v), (day[0].o, day[0].c, day[0].v));
     let holiday = get(&c, &format!("{}/v2/aggs/grouped/locale/us/market/stocks/2024-12-25", sim.base_url())).await;
     assert_eq!(holiday.json()["resultsCount"], 0);
