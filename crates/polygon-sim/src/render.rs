@@ -114,6 +114,26 @@ fn bad_request(rid: &str, endpoint: Endpoint, msg: &str) -> Answer {
 pub(crate) fn route(path: &str, query: &Query, base: &str, now_ms: i64, rid: &str) -> Answer {
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(pct_decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // Options data needs an options plan: the simulated key has a stocks plan, as Polygon answers.
+    if let ["v2", "aggs", "ticker", t, ..] | ["v3", "trades" | "quotes", t] = segs.as_slice()
+        && t.starts_with("O:")
+    {
+        let body = json(&polygon_model::ErrorResponse {
+            status: "NOT_AUTHORIZED".into(),
+            request_id: Some(rid.into()),
+            error: None,
+            message: Some(
+                "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing".into(),
+            ),
+        });
+        return Answer {
+            status: 403,
+            body,
+            endpoint: endpoint_of_segs(&segs),
+            ticker: Some((*t).to_owned()),
+            cacheable: false,
+        };
+    }
     match segs.as_slice() {
         ["v2", "aggs", "ticker", t, "range", mult, span, from, to] => {
             aggs(t, mult, span, from, to, query, base, now_ms, rid)
@@ -130,6 +150,15 @@ pub(crate) fn route(path: &str, query: &Query, base: &str, now_ms: i64, rid: &st
             ticker: None,
             cacheable: false,
         },
+    }
+}
+
+fn endpoint_of_segs(segs: &[&str]) -> Endpoint {
+    match segs {
+        ["v3", "trades", ..] => Endpoint::Trades,
+        ["v3", "quotes", ..] => Endpoint::Quotes,
+        [.., "prev"] => Endpoint::Prev,
+        _ => Endpoint::Aggs,
     }
 }
 

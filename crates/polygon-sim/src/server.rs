@@ -47,7 +47,7 @@ pub struct SimStats {
     pub tickers: u64,
     /// 2xx answers.
     pub ok: u64,
-    /// 401/403 answers.
+    /// 401 (no or wrong key) and 403 (not entitled: options data) answers.
     pub auth_failures: u64,
     /// 429 answers.
     pub rate_limited: u64,
@@ -489,7 +489,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         return Ok(json_response(500, body, &rid, None, &shared));
     }
     if status != 200 {
-        c.client_errors.fetch_add(1, Relaxed);
+        if status == 403 { &c.auth_failures } else { &c.client_errors }.fetch_add(1, Relaxed);
         return Ok(json_response(status, body.to_vec(), &rid, None, &shared));
     }
     c.ok.fetch_add(1, Relaxed);

@@ -163,8 +163,13 @@ async fn auth_errors_and_unknowns_are_polygon_json() {
         let v = got.json();
         assert!(v["request_id"].is_string() && (v["error"].is_string()), "{path}: {v}");
     }
+    // Options data is not in the simulated key's plan: 403, with Polygon's NOT_AUTHORIZED body.
+    let opt = ok("/v2/aggs/ticker/O:SPY251219C00650000/range/1/day/2024-01-02/2024-01-31").await;
+    assert_eq!(opt.status, 403);
+    assert_eq!(opt.json()["status"], "NOT_AUTHORIZED");
+    assert!(opt.json()["message"].as_str().unwrap().contains("not entitled"));
     let s = sim.stats();
-    assert_eq!(s.auth_failures, 2);
+    assert_eq!(s.auth_failures, 3);
     assert!(s.client_errors >= 6);
 }
 
