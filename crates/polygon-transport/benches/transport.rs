@@ -4,7 +4,7 @@
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use polygon_transport::{ApiKey, HttpVersion, Transport};
 
@@ -99,7 +99,7 @@ fn main() {
             .await,
             run(&base, c, "small, sequential, pooled keep-alive (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 2000, 1)
                 .await,
-            run(&base, c, "small, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, SMALL, 2000, 1).await,
+            run(&base, c, Case("small, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, SMALL, 2000, 1)).await,
             run(
                 &base,
                 c,
@@ -111,7 +111,8 @@ fn main() {
                 16,
             )
             .await,
-            run(&base, c, "small, 16 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 4000, 16).await,
+            run(&base, c, Case("small, 16 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 4000, 16))
+                .await,
             run(
                 &base,
                 c,
@@ -123,10 +124,13 @@ fn main() {
                 16,
             )
             .await,
-            run(&base, c, "5 MB page, sequential, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 1).await,
-            run(&base, c, "5 MB page, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 1).await,
-            run(&base, c, "5 MB page, 4 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 4).await,
-            run(&base, c, "5 MB page, 4 concurrent, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 4).await,
+            run(&base, c, Case("5 MB page, sequential, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 1))
+                .await,
+            run(&base, c, Case("5 MB page, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 1)).await,
+            run(&base, c, Case("5 MB page, 4 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 4))
+                .await,
+            run(&base, c, Case("5 MB page, 4 concurrent, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 4))
+                .await,
         ]
     });
     println!("| case | requests | req/s | connections opened | MB/s decoded (wire) |");
@@ -149,5 +153,4 @@ fn main() {
         rate(7) / rate(6),
         rate(9) / rate(8)
     );
-    let _ = Duration::ZERO;
 }
