@@ -22,16 +22,11 @@ struct Row {
     bytes: u64,
 }
 
-async fn run(
-    base: &str,
-    cert: &std::path::Path,
-    name: &str,
-    version: HttpVersion,
-    pooled: bool,
-    path: &str,
-    n: usize,
-    conc: usize,
-) -> Row {
+/// One measured case: name, HTTP version, pooled, path, requests, concurrency.
+struct Case(&'static str, HttpVersion, bool, &'static str, usize, usize);
+
+async fn run(base: &str, cert: &std::path::Path, case: Case) -> Row {
+    let Case(name, version, pooled, path, n, conc) = case;
     let t = Transport::builder(base)
         .api_key(ApiKey::new("bench").unwrap())
         .ca_cert(cert)
