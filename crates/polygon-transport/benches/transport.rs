@@ -80,53 +80,23 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let rows = rt.block_on(async {
         let c = &cert;
-        vec![
-            run(
-                &base,
-                c,
-                "small, sequential, fresh TLS connection each (HTTP/1.1)",
-                HttpVersion::Http1,
-                false,
-                SMALL,
-                200,
-                1,
-            )
-            .await,
-            run(&base, c, "small, sequential, pooled keep-alive (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 2000, 1)
-                .await,
-            run(&base, c, Case("small, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, SMALL, 2000, 1)).await,
-            run(
-                &base,
-                c,
-                "small, 16 concurrent, fresh connection each (HTTP/1.1)",
-                HttpVersion::Http1,
-                false,
-                SMALL,
-                400,
-                16,
-            )
-            .await,
-            run(&base, c, Case("small, 16 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 4000, 16))
-                .await,
-            run(
-                &base,
-                c,
-                "small, 16 concurrent, pooled (HTTP/2, one connection)",
-                HttpVersion::Http2,
-                true,
-                SMALL,
-                4000,
-                16,
-            )
-            .await,
-            run(&base, c, Case("5 MB page, sequential, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 1))
-                .await,
-            run(&base, c, Case("5 MB page, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 1)).await,
-            run(&base, c, Case("5 MB page, 4 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 4))
-                .await,
-            run(&base, c, Case("5 MB page, 4 concurrent, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 4))
-                .await,
-        ]
+        let cases = [
+            Case("small, sequential, fresh TLS connection each (HTTP/1.1)", HttpVersion::Http1, false, SMALL, 200, 1),
+            Case("small, sequential, pooled keep-alive (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 2000, 1),
+            Case("small, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, SMALL, 2000, 1),
+            Case("small, 16 concurrent, fresh connection each (HTTP/1.1)", HttpVersion::Http1, false, SMALL, 400, 16),
+            Case("small, 16 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, SMALL, 4000, 16),
+            Case("small, 16 concurrent, pooled (HTTP/2, one connection)", HttpVersion::Http2, true, SMALL, 4000, 16),
+            Case("5 MB page, sequential, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 1),
+            Case("5 MB page, sequential, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 1),
+            Case("5 MB page, 4 concurrent, pooled (HTTP/1.1)", HttpVersion::Http1, true, LARGE, 20, 4),
+            Case("5 MB page, 4 concurrent, pooled (HTTP/2)", HttpVersion::Http2, true, LARGE, 20, 4),
+        ];
+        let mut rows = Vec::new();
+        for case in cases {
+            rows.push(run(&base, c, case).await);
+        }
+        rows
     });
     println!("| case | requests | req/s | connections opened | MB/s decoded (wire) |");
     println!("|---|---|---|---|---|");
