@@ -232,6 +232,80 @@ impl BarColumns {
     }
 }
 
+// The archived columns are little-endian, naturally aligned primitives (rkyv 0.8's defaults);
+// on a little-endian host they have exactly the layout of the native types.
+const _: () = assert!(align_of::<rkyv::rend::f64_le>() == align_of::<f64>());
+const _: () = assert!(size_of::<rkyv::rend::f64_le>() == size_of::<f64>());
+const _: () = assert!(align_of::<rkyv::rend::i64_le>() == align_of::<i64>());
+const _: () = assert!(align_of::<rkyv::rend::u64_le>() == align_of::<u64>());
+const _: () = assert!(align_of::<rkyv::rend::u32_le>() == align_of::<u32>());
+
+/// Borrowed columns of an archived batch, as plain slices: what kernels and writers take,
+/// straight from a cache buffer with no deserialisation (little-endian hosts).
+#[cfg(target_endian = "little")]
+impl ArchivedBarColumns {
+    /// Row offsets (`num_series() + 1` entries).
+    pub fn offsets(&self) -> &[u32] {
+        plain(self.offsets.as_slice())
+    }
+
+    /// Number of tickers.
+    pub fn num_series(&self) -> usize {
+        self.tickers.len()
+    }
+
+    /// Bar start, Unix ms.
+    pub fn t_slice(&self) -> &[i64] {
+        plain(self.t.as_slice())
+    }
+
+    /// A price or volume column by name: `o`, `h`, `l`, `c`, `v` or `vw`.
+    pub fn f64_column(&self, name: &str) -> Option<&[f64]> {
+        let col = match name {
+            "o" => &self.o,
+            "h" => &self.h,
+            "l" => &self.l,
+            "c" => &self.c,
+            "v" => &self.v,
+            "vw" => &self.vw,
+            _ => return None,
+        };
+        Some(plain(col.as_slice()))
+    }
+
+    /// Trade counts ([`N_ABSENT`] when absent).
+    pub fn n_slice(&self) -> &[u64] {
+        plain(self.n.as_slice())
+    }
+}
+
+/// Marker for rend's little-endian primitives and the native type they mirror.
+///
+/// # Safety
+/// `Self` must have the size, alignment and (on little-endian hosts) bit layout of `Native`.
+#[cfg(target_endian = "little")]
+unsafe trait LittleEndianOf<Native> {}
+// SAFETY: checked above: same size and alignment; rend stores the little-endian bytes, which on a
+// little-endian host are the native representation.
+#[cfg(target_endian = "little")]
+unsafe impl LittleEndianOf<f64> for rkyv::rend::f64_le {}
+// SAFETY: as above.
+#[cfg(target_endian = "little")]
+unsafe impl LittleEndianOf<i64> for rkyv::rend::i64_le {}
+// SAFETY: as above.
+#[cfg(target_endian = "little")]
+unsafe impl LittleEndianOf<u64> for rkyv::rend::u64_le {}
+// SAFETY: as above.
+#[cfg(target_endian = "little")]
+unsafe impl LittleEndianOf<u32> for rkyv::rend::u32_le {}
+
+#[cfg(target_endian = "little")]
+fn plain<L: LittleEndianOf<N>, N>(s: &[L]) -> &[N] {
+    // SAFETY: `LittleEndianOf` guarantees identical size, alignment and bit layout, so the same
+    // memory read as `N` is a valid slice of the same length and lifetime.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<N>(), s.len()) }
+}
+
 impl BarColumns {
     /// Restores the batch to `rows` rows and `series` tickers (undoes a failed append).
     pub(crate) fn rollback(&mut self, rows: usize, series: usize) {
@@ -280,6 +354,12 @@ mod tests {
         assert_eq!(c.bar(0), Some(b));
     }
 
+    impl ArchivedBarColumns {
+        fn c_slice_for_test(&self) -> &[f64] {
+            self.f64_column("c").unwrap()
+        }
+    }
+
     #[test]
     fn rkyv_round_trip_with_validation() {
         let mut c = BarColumns::new();
@@ -290,6 +370,9 @@ mod tests {
         let archived = rkyv::access::<ArchivedBarColumns, rkyv::rancor::Error>(&bytes).unwrap();
         assert_eq!(archived.t.len(), 2);
         let back: BarColumns = rkyv::deserialize::<_, rkyv::rancor::Error>(archived).unwrap();
+        assert_eq!(archived.c_slice_for_test(), &[1.5, 1.5]);
+        assert_eq!(archived.t_slice(), &[1, 2]);
+        assert_eq!(archived.offsets(), &[0, 2]);
         // NaN != NaN, so compare through the Option view.
         assert_eq!(back.bar(0), c.bar(0));
         assert_eq!(back.bar(1), c.bar(1));

@@ -1,0 +1,100 @@
+//! The Redis tier through fred: a pool with a never-giving-up reconnect policy, a short command
+//! timeout, fail-fast while disconnected, and an up/down flag a health check keeps current.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::prelude::*;
+
+/// Compare-and-delete: release the lock only if we still hold it.
+const UNLOCK: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+pub(crate) struct RedisTier {
+    pool: Pool,
+    opts: Options,
+    up: AtomicBool,
+}
+
+impl RedisTier {
+    pub(crate) async fn connect(config: Config, pool_size: usize, timeout: Duration) -> Result<Self, Error> {
+        let pool = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = timeout.max(Duration::from_millis(500));
+                c.internal_command_timeout = timeout.max(Duration::from_millis(500));
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| p.default_command_timeout = timeout)
+            // Reconnect forever: 100 ms doubling to 5 s (fred's default is never to reconnect).
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .build_pool(pool_size.max(1))?;
+        // Start the connection tasks in the background (the handle is not awaited: it runs until
+        // quit); a Redis that is down now is connected to when it comes up.
+        let _connection_task = pool.connect();
+        let up = tokio::time::timeout(timeout * 4, pool.wait_for_connect()).await.is_ok_and(|r| r.is_ok());
+        let opts = Options { fail_fast: true, timeout: Some(timeout), max_attempts: Some(1), ..Default::default() };
+        Ok(RedisTier { pool, opts, up: AtomicBool::new(up) })
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Marks Redis down after an error that says it is unreachable or too slow; returns whether it was.
+    pub(crate) fn note_error(&self, e: &Error) -> bool {
+        let unreachable =
+            matches!(e.kind(), ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Protocol)
+                || !self.pool.is_connected();
+        if unreachable && self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %e, "redis unreachable: serving from memory until it answers again");
+        }
+        unreachable
+    }
+
+    /// One health probe: PING with the command timeout. Brings Redis back into use when it answers.
+    pub(crate) async fn probe(&self) -> bool {
+        let ok = self.pool.with_options(&self.opts).ping::<String>(None).await.is_ok();
+        if ok && !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis answers again: using it");
+        }
+        ok
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>, Error> {
+        self.pool.with_options(&self.opts).get::<Option<Bytes>, _>(key).await
+    }
+
+    pub(crate) async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), Error> {
+        let px = Expiration::PX(ttl.as_millis().max(1) as i64);
+        self.pool.with_options(&self.opts).set::<(), _, _>(key, value, Some(px), None, false).await
+    }
+
+    pub(crate) async fn del(&self, key: &str) -> Result<(), Error> {
+        self.pool.with_options(&self.opts).del::<(), _>(key).await
+    }
+
+    /// `SET lock token NX PX ttl`: whether we took the lock.
+    pub(crate) async fn lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, Error> {
+        let px = Expiration::PX(ttl.as_millis().max(1) as i64);
+        let r: Option<String> =
+            self.pool.with_options(&self.opts).set(key, token, Some(px), Some(SetOptions::NX), false).await?;
+        Ok(r.is_some())
+    }
+
+    pub(crate) async fn unlock(&self, key: &str, token: &str) -> Result<(), Error> {
+        self.pool
+            .with_options(&self.opts)
+            .eval::<i64, _, _, _>(UNLOCK, vec![key.to_owned()], vec![token.to_owned()])
+            .await
+            .map(|_| ())
+    }
+
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, Error> {
+        self.pool.with_options(&self.opts).exists::<i64, _>(key).await.map(|n| n > 0)
+    }
+
+    pub(crate) async fn quit(&self) {
+        let _ = self.pool.quit().await;
+    }
+}
