@@ -1,4 +1,671 @@
-//! Request planning, pagination, single flight and parallel batches of tickers.
+//! Fetching whole batches of tickers from Polygon: planned into cacheable chunks, paginated with
+//! loop detection, validated, single-flighted through the cache, parallel up to `MAX_WORKERS`,
+//! and streamed in chunks of `BATCH_SIZE` tickers. No ticker is ever dropped silently: every one
+//! comes back with its columns or with an error that names it and says why.
 //!
-//! Not built yet: this crate is a placeholder that holds its place in the workspace map
-//! (docs/ARCHITECTURE.md); issue #5 fills it. It exports nothing, so nothing can depend on it by mistake.
+//! ```no_run
+//! # async fn demo(t: polygon_transport::Transport, c: polygon_cache::Cache) {
+//! use polygon_fetch::{Fetcher, FetchConfig};
+//! use polygon_model::{Multiplier, Timespan};
+//! let f = Fetcher::new(t, c, FetchConfig::default());
+//! let tickers = ["AAPL".parse().unwrap(), "MSFT".parse().unwrap()];
+//! for (ticker, result) in f
+//!     .get_aggregates_batch(&tickers, Multiplier::ONE, Timespan::Minute, "2024-06-03".parse().unwrap(), "2024-06-28".parse().unwrap())
+//!     .await
+//! {
+//!     match result {
+//!         Ok(cols) => println!("{ticker}: {} bars", cols.len()),
+//!         Err(e) => println!("{ticker}: failed: {e}"),
+//!     }
+//! }
+//! # }
+//! ```
+
+mod plan;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use polygon_cache::{Cache, CacheKey, Tier, TtlClass, TtlPolicy};
+use polygon_model::{
+    BarColumns, Date, DecodeError, GroupedDailyRequest, GroupedDailyResponse, Multiplier, PrevCloseRequest,
+    PrevCloseResponse, QuotesResponse, Sort, TickKind, Ticker, TickersRequest, TickersResponse, TicksRequest, Timespan,
+    TradesResponse, decode_aggregates_into,
+};
+use polygon_transport::{Transport, path_of_next_url};
+use tokio::sync::{Semaphore, mpsc};
+
+pub use plan::{Chunk, Unit, plan, unit_for};
+
+/// Why one ticker's (or one request's) data could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The HTTP request failed (after the transport's retries).
+    #[error("{ticker}: {source}")]
+    Transport {
+        /// The ticker (or endpoint) concerned.
+        ticker: String,
+        /// The transport's error.
+        #[source]
+        source: polygon_transport::Error,
+    },
+    /// A page's JSON was not an aggregates response.
+    #[error("{ticker}: {source}")]
+    Decode {
+        /// The ticker concerned.
+        ticker: String,
+        /// Where and what.
+        #[source]
+        source: DecodeError,
+    },
+    /// A body that is valid JSON but not of the expected shape (other endpoints).
+    #[error("{ticker}: unexpected response: {reason}")]
+    Shape {
+        /// The ticker or endpoint.
+        ticker: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The data broke an invariant (a bar outside its range, low above open, negative volume, …).
+    #[error("{ticker}: invalid data from the server: {reason}")]
+    Invalid {
+        /// The ticker concerned.
+        ticker: String,
+        /// Which check failed, with the bar.
+        reason: String,
+    },
+    /// `next_url` repeated, or there were more pages than any real range has.
+    #[error("{ticker}: pagination stopped: {reason}")]
+    Pagination {
+        /// The ticker concerned.
+        ticker: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The arguments were wrong (`to` before `from`, …).
+    #[error(transparent)]
+    BadArgument(#[from] polygon_model::Error),
+    /// Fetching was cancelled (the stream was dropped or the fetcher shut down).
+    #[error("{ticker}: cancelled")]
+    Cancelled {
+        /// The ticker concerned.
+        ticker: String,
+    },
+}
+
+impl FetchError {
+    /// The transport error inside, when that is what failed.
+    pub fn transport(&self) -> Option<&polygon_transport::Error> {
+        match self {
+            FetchError::Transport { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Settings (design.md's `MAX_WORKERS`, `BATCH_SIZE`, `QUEUE_SIZE`).
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// Chunks fetched at once (default 10).
+    pub max_workers: usize,
+    /// Tickers per streamed chunk (default 256).
+    pub batch_size: usize,
+    /// Streamed chunks buffered ahead of the consumer (default 100).
+    pub queue_size: usize,
+    /// Most pages followed for one chunk before giving up as a runaway (default 1,000).
+    pub max_pages: usize,
+    /// The clock for TTL classes, Unix ms (default: the system clock).
+    pub now_ms: Option<i64>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig { max_workers: 10, batch_size: 256, queue_size: 100, max_pages: 1_000, now_ms: None }
+    }
+}
+
+/// Counters for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Tickers finished with data.
+    pub tickers_done: u64,
+    /// Tickers finished with an error.
+    pub tickers_failed: u64,
+    /// Bars delivered.
+    pub bars: u64,
+    /// Chunks served from the cache (memory or Redis).
+    pub cache_hits: u64,
+    /// Chunks loaded from the API.
+    pub chunks_loaded: u64,
+    /// Pages requested from the API.
+    pub pages: u64,
+    /// Body bytes received (decoded).
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    tickers_done: AtomicU64,
+    tickers_failed: AtomicU64,
+    bars: AtomicU64,
+    cache_hits: AtomicU64,
+    chunks_loaded: AtomicU64,
+    pages: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// One streamed chunk: the columns of the tickers that succeeded, and every one that did not.
+#[derive(Debug)]
+pub struct BatchChunk {
+    /// Columns, one series per successful ticker, in request order.
+    pub columns: BarColumns,
+    /// The tickers of this chunk that failed, with why.
+    pub failures: Vec<(Ticker, FetchError)>,
+}
+
+/// Plans, fetches, validates and caches aggregates; cheap to clone.
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    cache: Cache,
+    cfg: FetchConfig,
+    workers: Semaphore,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").field("config", &self.inner.cfg).field("progress", &self.progress()).finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Fetcher {
+    /// A fetcher over one transport and one cache.
+    pub fn new(transport: Transport, cache: Cache, cfg: FetchConfig) -> Self {
+        let workers = Semaphore::new(cfg.max_workers.max(1));
+        Fetcher { inner: Arc::new(Inner { transport, cache, cfg, workers, counters: Counters::default() }) }
+    }
+
+    /// The counters now.
+    pub fn progress(&self) -> Progress {
+        let c = &self.inner.counters;
+        Progress {
+            tickers_done: c.tickers_done.load(Relaxed),
+            tickers_failed: c.tickers_failed.load(Relaxed),
+            bars: c.bars.load(Relaxed),
+            cache_hits: c.cache_hits.load(Relaxed),
+            chunks_loaded: c.chunks_loaded.load(Relaxed),
+            pages: c.pages.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+        }
+    }
+
+    /// The transport (for its stats).
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// The cache (for its stats).
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.cfg.now_ms.unwrap_or_else(now_ms)
+    }
+
+    /// One chunk: from the cache, or fetched (every page, validated) and stored whole.
+    async fn chunk(&self, chunk: &Chunk) -> Result<polygon_cache::Entry<BarColumns>, FetchError> {
+        let key = CacheKey::aggregates(&chunk.request);
+        let class = TtlPolicy::classify_range(chunk.end_ms, self.now());
+        let entry = self
+            .inner
+            .cache
+            .get_or_load(&key, class, || async {
+                let _permit = self.inner.workers.acquire().await.expect("never closed");
+                self.inner.counters.chunks_loaded.fetch_add(1, Relaxed);
+                self.fetch_pages(chunk).await
+            })
+            .await?;
+        if entry.tier() != Tier::Loaded {
+            self.inner.counters.cache_hits.fetch_add(1, Relaxed);
+        }
+        Ok(entry)
+    }
+
+    /// Follows `next_url` to the end, decoding each page into one series; checks every page.
+    async fn fetch_pages(&self, chunk: &Chunk) -> Result<BarColumns, FetchError> {
+        let r = &chunk.request;
+        let ticker = r.ticker.to_string();
+        let mut cols = BarColumns::new();
+        cols.begin_series(r.ticker.clone());
+        let mut path = r.path_and_query();
+        let mut seen = HashSet::new();
+        for _ in 0..self.inner.cfg.max_pages {
+            if !seen.insert(path.clone()) {
+                return Err(FetchError::Pagination { ticker, reason: format!("next_url repeated ({path})") });
+            }
+            let resp = self
+                .inner
+                .transport
+                .get(&path)
+                .await
+                .map_err(|source| FetchError::Transport { ticker: ticker.clone(), source })?;
+            self.inner.counters.pages.fetch_add(1, Relaxed);
+            self.inner.counters.bytes.fetch_add(resp.body.len() as u64, Relaxed);
+            let before = cols.len();
+            let meta = decode_aggregates_into(&resp.body, &mut cols)
+                .map_err(|source| FetchError::Decode { ticker: ticker.clone(), source })?;
+            if let Some(t) = meta.ticker.as_deref()
+                && t != r.ticker.as_str()
+            {
+                return Err(FetchError::Invalid { ticker, reason: format!("page is for {t}") });
+            }
+            check_page(&cols, before, chunk, r.timespan)
+                .map_err(|reason| FetchError::Invalid { ticker: ticker.clone(), reason })?;
+            match meta.next_url {
+                None => return sort_dedup(cols).map_err(|reason| FetchError::Invalid { ticker, reason }),
+                Some(next) => {
+                    path = path_of_next_url(&next)
+                        .map_err(|source| FetchError::Transport { ticker: ticker.clone(), source })?;
+                }
+            }
+        }
+        Err(FetchError::Pagination { ticker, reason: format!("more than {} pages", self.inner.cfg.max_pages) })
+    }
+
+    /// One ticker's bars over `from..=to` (New York dates), ascending or as `sort` asks.
+    ///
+    /// # Errors
+    /// A [`FetchError`] naming the ticker.
+    pub async fn get_aggregates_sorted(
+        &self,
+        ticker: &Ticker,
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+        sort: Sort,
+    ) -> Result<BarColumns, FetchError> {
+        if to < from {
+            return Err(polygon_model::AggregatesRequest::new(
+                ticker.clone(),
+                multiplier,
+                timespan,
+                from.into(),
+                to.into(),
+            )
+            .expect_err("to < from")
+            .into());
+        }
+        let (lo, hi) = (from.ny_unix_ms(0), to.add_days(1).ny_unix_ms(0) - 1);
+        let chunks = plan(ticker, multiplier, timespan, from, to);
+        let mut out = BarColumns::new();
+        out.begin_series(ticker.clone());
+        // Fetch the chunks concurrently (the worker semaphore bounds the load), then assemble in
+        // order. A JoinSet aborts what is still running if this future is dropped.
+        let n = chunks.len();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, c) in chunks.into_iter().enumerate() {
+            let me = self.clone();
+            set.spawn(async move { (i, me.chunk(&c).await) });
+        }
+        let mut entries: Vec<Option<polygon_cache::Entry<BarColumns>>> = vec![None; n];
+        while let Some(joined) = set.join_next().await {
+            let (i, r) = joined.map_err(|_| FetchError::Cancelled { ticker: ticker.to_string() })?;
+            entries[i] = Some(r?);
+        }
+        let whole = unit_for(timespan, multiplier) == Unit::Whole;
+        for entry in entries.into_iter().flatten() {
+            let a = entry.archived();
+            let t = a.t_slice();
+            let (o, hh, l, c, v, vw, n) = (
+                a.f64_column("o").expect("o"),
+                a.f64_column("h").expect("h"),
+                a.f64_column("l").expect("l"),
+                a.f64_column("c").expect("c"),
+                a.f64_column("v").expect("v"),
+                a.f64_column("vw").expect("vw"),
+                a.n_slice(),
+            );
+            for i in 0..t.len() {
+                // Whole-range requests are exactly the user's range; unit chunks are cut to it.
+                if whole || (lo..=hi).contains(&t[i]) {
+                    out.push_row(t[i], o[i], hh[i], l[i], c[i], v[i], vw[i], n[i]);
+                }
+            }
+        }
+        if sort == Sort::Desc {
+            out = reversed(&out);
+        }
+        Ok(out)
+    }
+
+    /// One ticker's bars over `from..=to` (New York dates), ascending.
+    ///
+    /// # Errors
+    /// A [`FetchError`] naming the ticker.
+    pub async fn get_aggregates(
+        &self,
+        ticker: &Ticker,
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+    ) -> Result<BarColumns, FetchError> {
+        self.get_aggregates_sorted(ticker, multiplier, timespan, from, to, Sort::Asc).await
+    }
+
+    /// Every ticker's bars, or its error: one entry per distinct ticker, in first-seen order
+    /// (a ticker listed twice is fetched once). Parallel up to `max_workers` chunks at a time.
+    pub async fn get_aggregates_batch(
+        &self,
+        tickers: &[Ticker],
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+    ) -> Vec<(Ticker, Result<BarColumns, FetchError>)> {
+        let mut seen = HashSet::new();
+        let unique: Vec<Ticker> = tickers.iter().filter(|t| seen.insert((*t).clone())).cloned().collect();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, t) in unique.iter().enumerate() {
+            let me = self.clone();
+            let t = t.clone();
+            set.spawn(async move { (i, me.get_aggregates(&t, multiplier, timespan, from, to).await) });
+        }
+        let mut results: Vec<Option<Result<BarColumns, FetchError>>> = (0..unique.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                results[i] = Some(r);
+            }
+        }
+        let mut out = Vec::with_capacity(unique.len());
+        for (t, r) in unique.into_iter().zip(results) {
+            let r = r.unwrap_or_else(|| Err(FetchError::Cancelled { ticker: t.to_string() }));
+            match &r {
+                Ok(c) => {
+                    self.inner.counters.tickers_done.fetch_add(1, Relaxed);
+                    self.inner.counters.bars.fetch_add(c.len() as u64, Relaxed);
+                }
+                Err(e) => {
+                    self.inner.counters.tickers_failed.fetch_add(1, Relaxed);
+                    tracing::warn!(ticker = %t, error = %e, "ticker failed");
+                }
+            }
+            out.push((t, r));
+        }
+        out
+    }
+
+    /// Streams the batch in chunks of `batch_size` tickers through a channel holding at most
+    /// `queue_size` chunks, so processing overlaps fetching and memory stays bounded.
+    ///
+    /// # Cancel safety
+    /// Dropping the receiver stops the producer before its next chunk; fetches in flight are
+    /// abandoned (dropped), and since a chunk is stored in the cache only once all of its pages
+    /// arrived and passed their checks, nothing partial is ever stored.
+    pub fn stream_aggregates(
+        &self,
+        tickers: Vec<Ticker>,
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+    ) -> mpsc::Receiver<BatchChunk> {
+        let (tx, rx) = mpsc::channel(self.inner.cfg.queue_size.max(1));
+        let me = self.clone();
+        tokio::spawn(async move {
+            let size = me.inner.cfg.batch_size.max(1);
+            for group in tickers.chunks(size) {
+                let fetch = me.get_aggregates_batch(group, multiplier, timespan, from, to);
+                // Stop as soon as nobody listens, even mid-group.
+                let results = tokio::select! {
+                    r = fetch => r,
+                    _ = tx.closed() => return,
+                };
+                let mut columns = BarColumns::new();
+                let mut failures = Vec::new();
+                for (t, r) in results {
+                    match r {
+                        Ok(c) => columns.extend_from(&c),
+                        Err(e) => failures.push((t, e)),
+                    }
+                }
+                if tx.send(BatchChunk { columns, failures }).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    async fn cached_json<T>(&self, key: CacheKey, class: TtlClass, path: String, what: &str) -> Result<T, FetchError>
+    where
+        T: polygon_cache::CacheValue + serde::de::DeserializeOwned,
+    {
+        let name = what.to_owned();
+        let e = self
+            .inner
+            .cache
+            .get_or_load(&key, class, || async {
+                let _permit = self.inner.workers.acquire().await.expect("never closed");
+                let resp = self
+                    .inner
+                    .transport
+                    .get(&path)
+                    .await
+                    .map_err(|source| FetchError::Transport { ticker: name.clone(), source })?;
+                self.inner.counters.pages.fetch_add(1, Relaxed);
+                serde_json::from_slice::<T>(&resp.body)
+                    .map_err(|e| FetchError::Shape { ticker: name.clone(), reason: e.to_string() })
+            })
+            .await?;
+        Ok(e.to_value())
+    }
+
+    /// The whole market's daily bars for one day.
+    ///
+    /// # Errors
+    /// A [`FetchError`] (named `grouped <date>`).
+    pub async fn grouped_daily(&self, date: Date) -> Result<GroupedDailyResponse, FetchError> {
+        let r = GroupedDailyRequest::new(date);
+        let class = TtlPolicy::classify_range(date.add_days(1).ny_unix_ms(0) - 1, self.now());
+        self.cached_json(CacheKey::grouped(&r), class, r.path_and_query(), &format!("grouped {date}")).await
+    }
+
+    /// The previous trading day's bar of a ticker.
+    ///
+    /// # Errors
+    /// A [`FetchError`] naming the ticker.
+    pub async fn previous_close(&self, ticker: &Ticker) -> Result<PrevCloseResponse, FetchError> {
+        let r = PrevCloseRequest::new(ticker.clone());
+        let today = polygon_model::ny_date_minute(self.now()).map(|(d, _)| d)?;
+        self.cached_json(CacheKey::prev(&r, today), TtlClass::Live, r.path_and_query(), ticker.as_str()).await
+    }
+
+    /// All trades (or quotes) of a ticker on one New York day, every cursor followed.
+    ///
+    /// # Errors
+    /// A [`FetchError`] naming the ticker.
+    pub async fn ticks(&self, kind: TickKind, ticker: &Ticker, date: Date) -> Result<TicksPage, FetchError> {
+        let r = TicksRequest::day(kind, ticker.clone(), date);
+        let class = TtlPolicy::classify_range(date.add_days(1).ny_unix_ms(0) - 1, self.now());
+        let key = CacheKey::ticks(&r);
+        let name = ticker.to_string();
+        match kind {
+            TickKind::Trades => {
+                let e = self
+                    .inner
+                    .cache
+                    .get_or_load(&key, class, || async {
+                        let mut all =
+                            self.follow::<TradesResponse>(r.path_and_query(), &name, |p| p.next_url.take()).await?;
+                        let mut first = all.remove(0);
+                        first.results.extend(all.into_iter().flat_map(|p| p.results));
+                        first.next_url = None;
+                        Ok::<_, FetchError>(first)
+                    })
+                    .await?;
+                Ok(TicksPage::Trades(e.to_value()))
+            }
+            TickKind::Quotes => {
+                let e = self
+                    .inner
+                    .cache
+                    .get_or_load(&key, class, || async {
+                        let mut all =
+                            self.follow::<QuotesResponse>(r.path_and_query(), &name, |p| p.next_url.take()).await?;
+                        let mut first = all.remove(0);
+                        first.results.extend(all.into_iter().flat_map(|p| p.results));
+                        first.next_url = None;
+                        Ok::<_, FetchError>(first)
+                    })
+                    .await?;
+                Ok(TicksPage::Quotes(e.to_value()))
+            }
+        }
+    }
+
+    /// The ticker universe (reference tickers, every page).
+    ///
+    /// # Errors
+    /// A [`FetchError`] (named `tickers`).
+    pub async fn tickers(&self) -> Result<TickersResponse, FetchError> {
+        let r = TickersRequest::default();
+        let e = self
+            .inner
+            .cache
+            .get_or_load(&CacheKey::tickers(&r), TtlClass::Reference, || async {
+                let mut all =
+                    self.follow::<TickersResponse>(r.path_and_query(), "tickers", |p| p.next_url.take()).await?;
+                let mut first = all.remove(0);
+                first.results.extend(all.into_iter().flat_map(|p| p.results));
+                first.count = Some(first.results.len() as u64);
+                first.next_url = None;
+                Ok::<_, FetchError>(first)
+            })
+            .await?;
+        Ok(e.to_value())
+    }
+
+    /// Every page of a cursor-paginated endpoint, with loop and runaway detection.
+    async fn follow<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+        name: &str,
+        mut next: impl FnMut(&mut T) -> Option<String>,
+    ) -> Result<Vec<T>, FetchError> {
+        let mut pages = Vec::new();
+        let mut path = first;
+        let mut seen = HashSet::new();
+        for _ in 0..self.inner.cfg.max_pages {
+            if !seen.insert(path.clone()) {
+                return Err(FetchError::Pagination {
+                    ticker: name.into(),
+                    reason: format!("next_url repeated ({path})"),
+                });
+            }
+            let _permit = self.inner.workers.acquire().await.expect("never closed");
+            let resp = self
+                .inner
+                .transport
+                .get(&path)
+                .await
+                .map_err(|source| FetchError::Transport { ticker: name.into(), source })?;
+            self.inner.counters.pages.fetch_add(1, Relaxed);
+            let mut page: T = serde_json::from_slice(&resp.body)
+                .map_err(|e| FetchError::Shape { ticker: name.into(), reason: e.to_string() })?;
+            let n = next(&mut page);
+            pages.push(page);
+            match n {
+                None => return Ok(pages),
+                Some(url) => {
+                    path = path_of_next_url(&url)
+                        .map_err(|source| FetchError::Transport { ticker: name.into(), source })?
+                }
+            }
+        }
+        Err(FetchError::Pagination {
+            ticker: name.into(),
+            reason: format!("more than {} pages", self.inner.cfg.max_pages),
+        })
+    }
+}
+
+/// Trades or quotes of one day.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicksPage {
+    /// `/v3/trades`.
+    Trades(TradesResponse),
+    /// `/v3/quotes`.
+    Quotes(QuotesResponse),
+}
+
+/// Checks the rows `from..` of the last series: inside the chunk's range (for bars that start in
+/// it), finite, `low <= open, close <= high`, `volume >= 0`.
+fn check_page(cols: &BarColumns, from: usize, chunk: &Chunk, timespan: Timespan) -> Result<(), String> {
+    let starts_in_range = matches!(timespan, Timespan::Second | Timespan::Minute | Timespan::Hour | Timespan::Day);
+    for i in from..cols.len() {
+        let b = cols.bar(i).expect("row exists");
+        let bad = |what: &str| format!("bar at t={} {what} (o={} h={} l={} c={} v={})", b.t, b.o, b.h, b.l, b.c, b.v);
+        if starts_in_range && !(chunk.start_ms..=chunk.end_ms).contains(&b.t) {
+            return Err(bad("is outside the requested range"));
+        }
+        if ![b.o, b.h, b.l, b.c, b.v].iter().all(|x| x.is_finite()) {
+            return Err(bad("has a non-finite value"));
+        }
+        if !(b.l <= b.o.min(b.c) && b.o.max(b.c) <= b.h) {
+            return Err(bad("breaks low <= open, close <= high"));
+        }
+        if b.v < 0.0 {
+            return Err(bad("has negative volume"));
+        }
+    }
+    Ok(())
+}
+
+/// Sorts the single series by `t` and drops exact duplicates; a conflicting duplicate is an error.
+fn sort_dedup(cols: BarColumns) -> Result<BarColumns, String> {
+    if cols.t.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(cols);
+    }
+    let mut idx: Vec<usize> = (0..cols.len()).collect();
+    idx.sort_by_key(|&i| cols.t[i]);
+    let mut out = BarColumns::with_capacity(1, cols.len());
+    out.begin_series(cols.tickers[0].clone());
+    let mut last: Option<usize> = None;
+    for i in idx {
+        if let Some(j) = last
+            && cols.t[j] == cols.t[i]
+        {
+            if cols.bar(j) != cols.bar(i) {
+                return Err(format!("two different bars at t={}", cols.t[i]));
+            }
+            continue;
+        }
+        out.push_row(cols.t[i], cols.o[i], cols.h[i], cols.l[i], cols.c[i], cols.v[i], cols.vw[i], cols.n[i]);
+        last = Some(i);
+    }
+    Ok(out)
+}
+
+fn reversed(cols: &BarColumns) -> BarColumns {
+    let mut out = BarColumns::with_capacity(1, cols.len());
+    out.begin_series(cols.tickers[0].clone());
+    for i in (0..cols.len()).rev() {
+        out.push_row(cols.t[i], cols.o[i], cols.h[i], cols.l[i], cols.c[i], cols.v[i], cols.vw[i], cols.n[i]);
+    }
+    out
+}

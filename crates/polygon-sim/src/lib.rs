@@ -64,6 +64,7 @@ pub struct Simulator {
     pub(crate) now_ms: Option<i64>,
     pub(crate) fail_tickers: Vec<String>,
     pub(crate) body_cache_bytes: usize,
+    pub(crate) loop_next_url: bool,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -100,6 +101,7 @@ impl Simulator {
             now_ms: None,
             fail_tickers: Vec::new(),
             body_cache_bytes: 256 << 20,
+            loop_next_url: false,
         })
     }
 
@@ -187,6 +189,13 @@ impl SimulatorBuilder {
     /// Tickers whose every request answers 500 (a per-ticker fault).
     pub fn fail_tickers(mut self, tickers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.0.fail_tickers = tickers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A server bug on purpose: every aggregates page's `next_url` points back at the same page,
+    /// so a client that follows it blindly never ends.
+    pub fn loop_next_url(mut self, on: bool) -> Self {
+        self.0.loop_next_url = on;
         self
     }
 

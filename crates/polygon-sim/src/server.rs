@@ -363,6 +363,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     }
 
     let path = req.uri().path().to_owned();
+    let req_path_and_query = req.uri().path_and_query().map_or(path.clone(), |p| p.to_string());
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let mut canon_q: Vec<&(String, String)> = query.0.iter().filter(|(k, _)| k != "apiKey").collect();
     canon_q.sort();
@@ -461,8 +462,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             let answer = tokio::task::spawn_blocking(move || render::route(&p, &query, &base, now, &rid2))
                 .await
                 .map_err(std::io::Error::other)?;
-            let body =
-                if gzip && answer.body.len() > 512 { gzip_bytes(&answer.body) } else { Bytes::from(answer.body) };
+            let mut raw = answer.body;
+            if cfg.loop_next_url && answer.status == 200 && answer.endpoint == Endpoint::Aggs {
+                raw = with_next_url(&raw, &format!("{}{}", shared.base_url, req_path_and_query));
+            }
+            let body = if gzip && raw.len() > 512 { gzip_bytes(&raw) } else { Bytes::from(raw) };
             // Only bodies whose content cannot change are kept: a window that includes "now" is not.
             if answer.status == 200 && (answer.cacheable || cfg.now_ms.is_some()) {
                 shared.cache.lock().expect("cache lock").put(cache_key, body.clone());
@@ -543,6 +547,13 @@ fn ticker_of(path: &str) -> Option<String> {
         ["v2", "aggs", "ticker", t, ..] | ["v3", "trades", t] | ["v3", "quotes", t] => Some(render::pct_decode(t)),
         _ => None,
     }
+}
+
+/// The JSON body with its `next_url` set to `url` (the looping-cursor fault).
+fn with_next_url(body: &[u8], url: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).expect("our own JSON");
+    v["next_url"] = serde_json::Value::String(url.to_owned());
+    serde_json::to_vec(&v).expect("serialise")
 }
 
 fn gzip_bytes(b: &[u8]) -> Bytes {
