@@ -1,0 +1,128 @@
+//! Fetch throughput against the simulator: many small pages at 20 ms latency against the ideal
+//! `min(MAX_WORKERS / latency, rate limit)`, and minute bars cold, warm from memory and warm from
+//! Redis. Starts its own redis-server. Run: `cargo bench -p polygon-fetch --bench fetch`.
+
+#![allow(clippy::print_stdout)] // a benchmark reports on stdout
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use polygon_cache::Cache;
+use polygon_fetch::{FetchConfig, Fetcher};
+use polygon_model::{Date, Multiplier, Ticker, Timespan};
+use polygon_transport::{ApiKey, Transport};
+
+const NOW: i64 = 1_751_241_600_000;
+
+struct Redis(std::process::Child);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn d(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+fn fetcher(base: &str, cache: Cache, workers: usize) -> Fetcher {
+    let t = Transport::builder(base)
+        .api_key(ApiKey::new("bench").unwrap())
+        .rate_limit(None)
+        .max_connections(workers)
+        .build()
+        .unwrap();
+    Fetcher::new(t, cache, FetchConfig { max_workers: workers, now_ms: Some(NOW), ..FetchConfig::default() })
+}
+
+fn main() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _redis = Redis(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let redis_url = format!("redis://127.0.0.1:{port}/0");
+    // The simulator stands in for a remote service: it gets its own runtime (one worker thread),
+    // the client another, so neither's tasks wait in the other's scheduler queue.
+    let sim_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let spawn_sim = |latency: u64| {
+        sim_rt.block_on(polygon_sim::Simulator::builder().now_ms(NOW).latency_ms(latency).build().spawn()).unwrap()
+    };
+    let sim = spawn_sim(20);
+    let sim_minutes = spawn_sim(0);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async {
+        // 1. Many small pages at 20 ms: one year of daily bars for each of N tickers = N requests.
+        let universe: Vec<Ticker> =
+            polygon_sim::market::Universe::get().profiles().iter().map(|p| p.ticker.parse().unwrap()).collect();
+        println!("| MAX_WORKERS | requests | seconds | req/s | ideal req/s | of ideal |");
+        println!("|---|---|---|---|---|---|");
+        let mut offset = 0;
+        for workers in [10usize, 50, 100] {
+            let n = workers * if workers == 10 { 50 } else { 25 };
+            let tickers = &universe[offset..offset + n];
+            offset += n;
+            // The simulator renders each body once and caches it: warm it with one pass, so the
+            // measured pass (a new fetcher, cold cache) measures the client, not the generator.
+            let warm = fetcher(sim.base_url(), Cache::builder().build().await.unwrap(), workers);
+            warm.get_aggregates_batch(tickers, Multiplier::ONE, Timespan::Day, d("2024-01-01"), d("2024-12-31")).await;
+            let f = fetcher(sim.base_url(), Cache::builder().build().await.unwrap(), workers);
+            let before = sim.stats().aggs;
+            let s = Instant::now();
+            let out =
+                f.get_aggregates_batch(tickers, Multiplier::ONE, Timespan::Day, d("2024-01-01"), d("2024-12-31")).await;
+            let secs = s.elapsed().as_secs_f64();
+            assert!(out.iter().all(|(_, r)| r.is_ok()));
+            let reqs = sim.stats().aggs - before;
+            let ideal = workers as f64 / 0.020;
+            println!(
+                "| {workers} | {reqs} | {secs:.2} | {:.0} | {ideal:.0} | {:.0} % |",
+                reqs as f64 / secs,
+                100.0 * reqs as f64 / secs / ideal
+            );
+        }
+
+        // 2. Minute bars: 30 tickers × 3 months, no added latency: cold, warm (memory), warm (Redis).
+        let sim = &sim_minutes;
+        let tickers: Vec<Ticker> = universe[..30].to_vec();
+        let (from, to) = (d("2024-01-02"), d("2024-03-28"));
+        let cache = Cache::builder().redis_url(&redis_url).build().await.unwrap();
+        let f = fetcher(sim.base_url(), cache, 10);
+        // Warm the simulator's rendered bodies (not our cache) the same way.
+        fetcher(sim.base_url(), Cache::builder().build().await.unwrap(), 10)
+            .get_aggregates_batch(&tickers, Multiplier::ONE, Timespan::Minute, from, to)
+            .await;
+        println!("\n| minute bars, 30 tickers × 3 months | bars | seconds | bars/s | requests |");
+        println!("|---|---|---|---|---|");
+        let mut run = |name: &'static str, f: Fetcher| {
+            let tickers = tickers.clone();
+            async move {
+                let before = sim.stats().aggs;
+                let s = Instant::now();
+                let out = f.get_aggregates_batch(&tickers, Multiplier::ONE, Timespan::Minute, from, to).await;
+                let secs = s.elapsed().as_secs_f64();
+                let bars: usize = out.iter().map(|(_, r)| r.as_ref().unwrap().len()).sum();
+                println!("| {name} | {bars} | {secs:.3} | {:.0} | {} |", bars as f64 / secs, sim.stats().aggs - before);
+            }
+        };
+        run("cold (API, decode, store in memory and Redis)", f.clone()).await;
+        run("warm from memory", f.clone()).await;
+        let fresh = fetcher(sim.base_url(), Cache::builder().redis_url(&redis_url).build().await.unwrap(), 10);
+        run("warm from Redis (a new process's cache)", fresh).await;
+        let p = f.progress();
+        let ts = f.transport().stats();
+        println!(
+            "\ncold run: {} pages, {:.1} MB JSON decoded, {} chunks loaded",
+            p.pages,
+            ts.bytes as f64 / 1e6,
+            p.chunks_loaded
+        );
+    });
+}
