@@ -101,7 +101,7 @@ fn main() {
             .await;
         println!("\n| minute bars, 30 tickers × 3 months | bars | seconds | bars/s | requests |");
         println!("|---|---|---|---|---|");
-        let mut run = |name: &'static str, f: Fetcher| {
+        let run = |name: &'static str, f: Fetcher| {
             let tickers = tickers.clone();
             async move {
                 let before = sim.stats().aggs;
