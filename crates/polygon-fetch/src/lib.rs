@@ -502,40 +502,11 @@ impl Fetcher {
     pub async fn ticks(&self, kind: TickKind, ticker: &Ticker, date: Date) -> Result<TicksPage, FetchError> {
         let r = TicksRequest::day(kind, ticker.clone(), date);
         let class = TtlPolicy::classify_range(date.add_days(1).ny_unix_ms(0) - 1, self.now());
-        let key = CacheKey::ticks(&r);
-        let name = ticker.to_string();
-        match kind {
-            TickKind::Trades => {
-                let e = self
-                    .inner
-                    .cache
-                    .get_or_load(&key, class, || async {
-                        let mut all =
-                            self.follow::<TradesResponse>(r.path_and_query(), &name, |p| p.next_url.take()).await?;
-                        let mut first = all.remove(0);
-                        first.results.extend(all.into_iter().flat_map(|p| p.results));
-                        first.next_url = None;
-                        Ok::<_, FetchError>(first)
-                    })
-                    .await?;
-                Ok(TicksPage::Trades(e.to_value()))
-            }
-            TickKind::Quotes => {
-                let e = self
-                    .inner
-                    .cache
-                    .get_or_load(&key, class, || async {
-                        let mut all =
-                            self.follow::<QuotesResponse>(r.path_and_query(), &name, |p| p.next_url.take()).await?;
-                        let mut first = all.remove(0);
-                        first.results.extend(all.into_iter().flat_map(|p| p.results));
-                        first.next_url = None;
-                        Ok::<_, FetchError>(first)
-                    })
-                    .await?;
-                Ok(TicksPage::Quotes(e.to_value()))
-            }
-        }
+        let (key, path, name) = (CacheKey::ticks(&r), r.path_and_query(), ticker.to_string());
+        Ok(match kind {
+            TickKind::Trades => TicksPage::Trades(self.all_pages(&key, class, path, &name).await?),
+            TickKind::Quotes => TicksPage::Quotes(self.all_pages(&key, class, path, &name).await?),
+        })
     }
 
     /// The ticker universe (reference tickers, every page).
@@ -544,16 +515,21 @@ impl Fetcher {
     /// A [`FetchError`] (named `tickers`).
     pub async fn tickers(&self) -> Result<TickersResponse, FetchError> {
         let r = TickersRequest::default();
+        self.all_pages(&CacheKey::tickers(&r), TtlClass::Reference, r.path_and_query(), "tickers").await
+    }
+
+    /// Every page of a cursor-paginated endpoint merged into one response, through the cache.
+    async fn all_pages<T>(&self, key: &CacheKey, class: TtlClass, path: String, name: &str) -> Result<T, FetchError>
+    where
+        T: Paged + polygon_cache::CacheValue + serde::de::DeserializeOwned,
+    {
         let e = self
             .inner
             .cache
-            .get_or_load(&CacheKey::tickers(&r), TtlClass::Reference, || async {
-                let mut all =
-                    self.follow::<TickersResponse>(r.path_and_query(), "tickers", |p| p.next_url.take()).await?;
-                let mut first = all.remove(0);
-                first.results.extend(all.into_iter().flat_map(|p| p.results));
-                first.count = Some(first.results.len() as u64);
-                first.next_url = None;
+            .get_or_load(key, class, || async {
+                let mut pages = self.follow::<T>(path, name, T::take_next).await?.into_iter();
+                let mut first = pages.next().expect("follow returns at least one page");
+                pages.for_each(|p| first.absorb(p));
                 Ok::<_, FetchError>(first)
             })
             .await?;
@@ -601,6 +577,38 @@ impl Fetcher {
             ticker: name.into(),
             reason: format!("more than {} pages", self.inner.cfg.max_pages),
         })
+    }
+}
+
+/// A page of a cursor-paginated endpoint: its cursor can be taken, and later pages appended.
+trait Paged {
+    /// Removes and returns `next_url`.
+    fn take_next(&mut self) -> Option<String>;
+    /// Appends a later page's results.
+    fn absorb(&mut self, later: Self);
+}
+
+macro_rules! paged {
+    ($($t:ty),*) => {$(
+        impl Paged for $t {
+            fn take_next(&mut self) -> Option<String> {
+                self.next_url.take()
+            }
+            fn absorb(&mut self, later: Self) {
+                self.results.extend(later.results);
+            }
+        }
+    )*};
+}
+paged!(TradesResponse, QuotesResponse);
+
+impl Paged for TickersResponse {
+    fn take_next(&mut self) -> Option<String> {
+        self.next_url.take()
+    }
+    fn absorb(&mut self, later: Self) {
+        self.results.extend(later.results);
+        self.count = Some(self.results.len() as u64);
     }
 }
 
