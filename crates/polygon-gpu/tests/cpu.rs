@@ -1,0 +1,238 @@
+//! The CPU backend against a plainly written f64 reference, against pandas, and on edge cases.
+
+use polygon_gpu::{Backend, CpuBackend, Indicators};
+use polygon_model::{Bar, BarColumns, Date};
+use proptest::prelude::*;
+
+/// The reference: each value computed on its own from its window, the obvious way.
+fn reference(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[Option<f64>]) -> Indicators {
+    let n = c.len();
+    let nan = || vec![f64::NAN; n];
+    let mut r = Indicators {
+        log_return: nan(),
+        sma_20: nan(),
+        ema_20: nan(),
+        std_20: nan(),
+        bb_upper_20: nan(),
+        bb_lower_20: nan(),
+        rsi_14: nan(),
+        vwap: nan(),
+    };
+    for i in 1..n {
+        r.log_return[i] = c[i].ln() - c[i - 1].ln();
+    }
+    for i in 0..n {
+        if i >= 19 {
+            let w = &c[i - 19..=i];
+            let mean = w.iter().sum::<f64>() / 20.0;
+            let pop = (w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 20.0).sqrt();
+            r.sma_20[i] = mean;
+            r.bb_upper_20[i] = mean + 2.0 * pop;
+            r.bb_lower_20[i] = mean - 2.0 * pop;
+        }
+        if i >= 20 {
+            let w: Vec<f64> = (i - 19..=i).map(|j| (c[j] / c[j - 1]).ln()).collect();
+            let mean = w.iter().sum::<f64>() / 20.0;
+            r.std_20[i] = (w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 19.0).sqrt();
+        }
+        r.ema_20[i] = if i == 0 { c[0] } else { (2.0 / 21.0) * c[i] + (19.0 / 21.0) * r.ema_20[i - 1] };
+    }
+    if n > 14 {
+        let gains: Vec<f64> = (1..n).map(|i| (c[i] - c[i - 1]).max(0.0)).collect();
+        let losses: Vec<f64> = (1..n).map(|i| (c[i - 1] - c[i]).max(0.0)).collect();
+        let mut ag = gains[..14].iter().sum::<f64>() / 14.0;
+        let mut al = losses[..14].iter().sum::<f64>() / 14.0;
+        for i in 14..n {
+            if i > 14 {
+                ag = (13.0 * ag + gains[i - 1]) / 14.0;
+                al = (13.0 * al + losses[i - 1]) / 14.0;
+            }
+            r.rsi_14[i] = if al == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + ag / al) };
+        }
+    }
+    let day = |ms: i64| polygon_model::ny_date_minute(ms).unwrap().0;
+    for i in 0..n {
+        let start = (0..=i).rev().take_while(|&j| day(t[j]) == day(t[i])).last().unwrap();
+        let (mut pv, mut vv) = (0.0, 0.0);
+        for j in start..=i {
+            let p = vw[j].unwrap_or((h[j] + l[j] + c[j]) / 3.0);
+            pv += p * v[j];
+            vv += v[j];
+        }
+        r.vwap[i] = pv / vv;
+    }
+    r
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
+}
+
+fn assert_matches(got: &Indicators, want: &Indicators, rel: f64, what: &str) {
+    for (k, (g, w)) in got.columns().iter().zip(want.columns()).enumerate() {
+        assert_eq!(g.len(), w.len());
+        for i in 0..g.len() {
+            assert!(close(g[i], w[i], rel), "{what}: {} row {i}: got {} want {}", Indicators::NAMES[k], g[i], w[i]);
+        }
+    }
+}
+
+/// One series as columns: t, high, low, close, volume, vwap (absent or not).
+type Series = (Vec<i64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<Option<f64>>);
+
+/// A series of `n` minute bars from `start` (Unix ms), crossing sessions.
+fn series(n: usize, seed: u64, start: i64, base: f64) -> Series {
+    let mut x = seed | 1;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut t, mut h, mut l, mut c, mut v, mut vw) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut p = base;
+    let mut ts = start;
+    for i in 0..n {
+        p *= 1.0 + (rnd() - 0.5) * 0.01;
+        let spread = p * 0.002 * rnd();
+        t.push(ts);
+        // Every 300 bars, jump to the next morning: VWAP must restart.
+        ts += if i % 300 == 299 { 14 * 3_600_000 } else { 60_000 };
+        c.push(p);
+        h.push(p + spread);
+        l.push(p - spread);
+        v.push((100.0 + 1000.0 * rnd()).round());
+        vw.push(if rnd() < 0.8 { Some(p + spread * (rnd() - 0.5)) } else { None });
+    }
+    (t, h, l, c, v, vw)
+}
+
+fn columns_of(list: &[(&str, &Series)]) -> BarColumns {
+    let mut cols = BarColumns::new();
+    for (name, (t, h, l, c, v, vw)) in list {
+        cols.begin_series(name.parse().unwrap());
+        for i in 0..t.len() {
+            cols.push(&Bar { v: v[i], vw: vw[i], o: c[i], c: c[i], h: h[i], l: l[i], t: t[i], n: None, otc: None });
+        }
+    }
+    cols
+}
+
+const MONDAY_0930: i64 = 1_704_205_800_000; // 2024-01-02 09:30 New York
+
+#[test]
+fn tickers_of_very_different_lengths_in_one_chunk_match_the_reference() {
+    let lengths = [0usize, 1, 2, 14, 15, 19, 20, 21, 37, 1_000, 5_000];
+    let data: Vec<_> = lengths
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| series(n, 7 + k as u64, MONDAY_0930, 50.0 + 40.0 * k as f64))
+        .collect();
+    let names: Vec<String> = (0..lengths.len()).map(|k| format!("T{k}")).collect();
+    let list: Vec<(&str, &_)> = names.iter().map(String::as_str).zip(data.iter()).collect();
+    let cols = columns_of(&list);
+    let got = CpuBackend::new().compute(&cols).unwrap();
+    for (k, d) in data.iter().enumerate() {
+        let r = cols.offsets()[k] as usize..cols.offsets()[k + 1] as usize;
+        let slice = |v: &[f64]| v[r.clone()].to_vec();
+        let got_k = Indicators {
+            log_return: slice(&got.log_return),
+            sma_20: slice(&got.sma_20),
+            ema_20: slice(&got.ema_20),
+            std_20: slice(&got.std_20),
+            bb_upper_20: slice(&got.bb_upper_20),
+            bb_lower_20: slice(&got.bb_lower_20),
+            rsi_14: slice(&got.rsi_14),
+            vwap: slice(&got.vwap),
+        };
+        let want = reference(&d.0, &d.1, &d.2, &d.3, &d.4, &d.5);
+        assert_matches(&got_k, &want, 1e-9, &format!("series of {} bars", lengths[k]));
+    }
+}
+
+#[test]
+fn edge_cases_constant_prices_short_series_and_day_boundaries() {
+    let n = 30;
+    let flat = (
+        (0..n as i64).map(|i| MONDAY_0930 + i * 60_000).collect::<Vec<_>>(),
+        vec![10.0; n],
+        vec![10.0; n],
+        vec![10.0; n],
+        vec![5.0; n],
+        vec![None; n],
+    );
+    let got = CpuBackend::new().compute(&columns_of(&[("FLAT", &flat)])).unwrap();
+    assert_eq!(got.std_20[25], 0.0);
+    assert_eq!((got.bb_upper_20[25], got.bb_lower_20[25], got.sma_20[25]), (10.0, 10.0, 10.0));
+    assert_eq!(got.rsi_14[20], 100.0, "no losses: RSI 100");
+    assert!(got.rsi_14[13].is_nan() && !got.rsi_14[14].is_nan(), "first RSI at bar 14");
+    assert!(got.std_20[19].is_nan() && !got.std_20[20].is_nan(), "first std at bar 20");
+    assert!(got.log_return[0].is_nan() && got.ema_20[0] == 10.0 && got.vwap[0] == 10.0);
+
+    // VWAP restarts on a new New York day, even across a weekend gap.
+    let fri = Date::from_ymd(2024, 1, 5).unwrap().ny_unix_ms(15 * 60);
+    let mon = Date::from_ymd(2024, 1, 8).unwrap().ny_unix_ms(9 * 60 + 30);
+    let two_days = (
+        vec![fri, fri + 60_000, mon],
+        vec![1.0, 3.0, 7.0],
+        vec![1.0, 3.0, 7.0],
+        vec![1.0, 3.0, 7.0],
+        vec![1.0, 1.0, 1.0],
+        vec![None, None, None],
+    );
+    let got = CpuBackend::new().compute(&columns_of(&[("GAP", &two_days)])).unwrap();
+    assert_eq!(got.vwap, [1.0, 2.0, 7.0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn random_series_match_the_reference(n in 0usize..400, seed in any::<u64>(), base in 0.5f64..5_000.0) {
+        let d = series(n, seed, MONDAY_0930, base);
+        let got = CpuBackend::new().compute(&columns_of(&[("R", &d)])).unwrap();
+        assert_matches(&got, &reference(&d.0, &d.1, &d.2, &d.3, &d.4, &d.5), 1e-9, "random");
+    }
+}
+
+/// pandas (the semantics users check against): rolling, ewm(adjust=False), Wilder's RSI, daily VWAP.
+#[test]
+fn pandas_agrees() {
+    let d = series(2_000, 99, MONDAY_0930, 180.0);
+    let dir = std::env::temp_dir().join(format!("pgh200-pandas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.csv");
+    let mut csv = String::from("t,h,l,c,v,vw\n");
+    for i in 0..d.0.len() {
+        let vw = d.5[i].map(|x| format!("{x:?}")).unwrap_or_default();
+        csv.push_str(&format!("{},{:?},{:?},{:?},{:?},{vw}\n", d.0[i], d.1[i], d.2[i], d.3[i], d.4[i]));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let output = dir.join("out.csv");
+    let status = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pandas_indicators.py"))
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .expect("python3 with pandas must be installed (.ci/run installs it)");
+    assert!(status.success(), "the pandas script failed (pip install pandas)");
+    let text = std::fs::read_to_string(&output).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header, Indicators::NAMES);
+    let got = CpuBackend::new().compute(&columns_of(&[("PD", &d)])).unwrap();
+    for (i, line) in lines.enumerate() {
+        for (k, field) in line.split(',').enumerate() {
+            let want: f64 = if field.is_empty() { f64::NAN } else { field.parse().unwrap() };
+            // pandas' rolling windows use running sums (compensated); they agree to 1e-8, the
+            // two-pass reference above to 1e-9.
+            assert!(
+                close(got.columns()[k][i], want, 1e-8),
+                "{} row {i}: ours {} pandas {want}",
+                Indicators::NAMES[k],
+                got.columns()[k][i]
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
