@@ -410,3 +410,28 @@ async fn without_redis_the_memory_tier_is_the_cache() {
     let e = Cache::builder().redis_url("redis://user:hunter2@[bad").build().await.unwrap_err();
     assert!(!e.to_string().contains("hunter2"), "{e}");
 }
+
+#[tokio::test]
+async fn acl_user_and_password_work_and_are_never_shown() {
+    let r = RedisServer::start_with(&["--user", "default", "off", "--user", "fleet", "on", ">s3cret-pw", "~*", "&*", "+@all"]);
+    let good = format!("redis://fleet:s3cret-pw@127.0.0.1:{}/0", r.port);
+    let c = cache(&good, false).await;
+    assert_eq!(c.redis_status(), RedisStatus::Up, "authenticated as the ACL user");
+    c.put(&key("acl"), &columns(5, "A"), TtlClass::Immutable).await;
+    c.clear_memory();
+    assert_eq!(c.get::<BarColumns>(&key("acl")).await.unwrap().tier(), Tier::Redis);
+    for text in [format!("{c:?}"), format!("{:?}", Cache::builder().redis_url(&good))] {
+        assert!(!text.contains("s3cret-pw"), "password shown: {text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    // A wrong password: Redis is unusable, the cache still works from memory, nothing waits long.
+    let bad = format!("redis://fleet:wrong-pw@127.0.0.1:{}/0", r.port);
+    let started = Instant::now();
+    let c = cache(&bad, false).await;
+    assert_ne!(c.redis_status(), RedisStatus::Up);
+    c.put(&key("m"), &columns(5, "A"), TtlClass::Immutable).await;
+    assert_eq!(c.get::<BarColumns>(&key("m")).await.unwrap().tier(), Tier::Memory);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!format!("{c:?}").contains("wrong-pw"));
+}
