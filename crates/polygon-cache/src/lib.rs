@@ -83,6 +83,9 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// Redis could not complete an administrative command (`clear`).
+    #[error("redis: {0}")]
+    Redis(String),
 }
 
 /// Where an entry came from.
@@ -521,6 +524,20 @@ impl Cache {
         {
             self.redis_failed(r, &e, "del");
         }
+    }
+
+    /// Removes every entry of this cache (keys under `pgh200:`) from memory and Redis, leaving
+    /// other keys in the same Redis alone; returns how many Redis keys were deleted.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis is configured but down or refuses (the memory tier is cleared anyway).
+    pub async fn clear(&self) -> Result<u64, Error> {
+        self.clear_memory();
+        let Some(r) = &self.inner.redis else { return Ok(0) };
+        if !r.is_up() {
+            return Err(Error::Redis("redis is not answering; only the memory tier was cleared".into()));
+        }
+        r.delete_matching("pgh200:*", self.inner.cfg.cluster).await.map_err(|e| Error::Redis(e.details().to_string()))
     }
 
     /// Empties the memory tier (Redis keeps its entries).

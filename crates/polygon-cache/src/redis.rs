@@ -94,6 +94,30 @@ impl RedisTier {
         self.pool.with_options(&self.opts).exists::<i64, _>(key).await.map(|n| n > 0)
     }
 
+    /// Deletes every key matching `pattern` (SCAN, cluster-wide when clustered); returns how many.
+    pub(crate) async fn delete_matching(&self, pattern: &str, clustered: bool) -> Result<u64, Error> {
+        use futures_util::StreamExt;
+        let client = self.pool.next();
+        let mut keys: Vec<Key> = Vec::new();
+        if clustered {
+            let mut s = std::pin::pin!(client.scan_cluster_buffered(pattern, Some(1000), None));
+            while let Some(k) = s.next().await {
+                keys.push(k?);
+            }
+        } else {
+            let mut s = std::pin::pin!(client.scan_buffered(pattern, Some(1000), None));
+            while let Some(k) = s.next().await {
+                keys.push(k?);
+            }
+        }
+        let mut n = 0;
+        for k in keys {
+            // One key per DEL: keys of a cluster live in different slots.
+            n += self.pool.with_options(&self.opts).del::<u64, _>(k).await?;
+        }
+        Ok(n)
+    }
+
     pub(crate) async fn quit(&self) {
         let _ = self.pool.quit().await;
     }

@@ -52,6 +52,20 @@ async fn cache(url: &str, cluster: bool) -> Cache {
         .unwrap()
 }
 
+async fn clear_removes_ours_only(c: &Cache, ports: &[u16]) {
+    for i in 0..5 {
+        c.put(&key(&format!("clear-{i}")), &columns(3, "A"), TtlClass::Immutable).await;
+    }
+    for p in ports {
+        raw(*p, &[b"SET", format!("not-ours-{p}").as_bytes(), b"x"]);
+    }
+    assert!(c.clear().await.unwrap() >= 5);
+    assert!(c.get::<BarColumns>(&key("clear-0")).await.is_none());
+    for p in ports {
+        assert!(exists(*p, &format!("not-ours-{p}")), "a key outside pgh200: survives");
+    }
+}
+
 async fn round_trip(url: &str, cluster: bool) {
     let c = cache(url, cluster).await;
     assert_eq!(c.redis_status(), RedisStatus::Up);
@@ -185,12 +199,23 @@ async fn round_trip(url: &str, cluster: bool) {
 async fn round_trip_of_columns_and_every_payload() {
     let r = RedisServer::start();
     round_trip(&r.url(), false).await;
+    clear_removes_ours_only(&cache(&r.url(), false).await, &[r.port]).await;
 }
 
 #[tokio::test]
 async fn round_trip_on_a_three_node_cluster() {
     let cl = RedisCluster::start();
     round_trip(&cl.url(), true).await;
+    // Twenty keys land on all three nodes: clear must scan every node to find them all.
+    let c = cache(&cl.url(), true).await;
+    for i in 0..20 {
+        c.put(&key(&format!("spread-{i}")), &columns(3, "A"), TtlClass::Immutable).await;
+    }
+    assert!(c.clear().await.unwrap() >= 20);
+    c.clear_memory();
+    for i in 0..20 {
+        assert!(c.get::<BarColumns>(&key(&format!("spread-{i}"))).await.is_none());
+    }
 }
 
 #[tokio::test]
@@ -413,7 +438,18 @@ async fn without_redis_the_memory_tier_is_the_cache() {
 
 #[tokio::test]
 async fn acl_user_and_password_work_and_are_never_shown() {
-    let r = RedisServer::start_with(&["--user", "default", "off", "--user", "fleet", "on", ">s3cret-pw", "~*", "&*", "+@all"]);
+    let r = RedisServer::start_with(&[
+        "--user",
+        "default",
+        "off",
+        "--user",
+        "fleet",
+        "on",
+        ">s3cret-pw",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
     let good = format!("redis://fleet:s3cret-pw@127.0.0.1:{}/0", r.port);
     let c = cache(&good, false).await;
     assert_eq!(c.redis_status(), RedisStatus::Up, "authenticated as the ACL user");
