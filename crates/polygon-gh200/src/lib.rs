@@ -1,4 +1,30 @@
-//! Facade over the polygon-gh200 layers, built from one Config.
+//! polygon-gh200: Polygon (Massive) market data for thousands of tickers, cached and GPU-ready.
 //!
-//! Not built yet: this crate is a placeholder that holds its place in the workspace map
-//! (docs/ARCHITECTURE.md); issue #7 fills it. It exports nothing, so nothing can depend on it by mistake.
+//! One module per layer, and [`Config`], which reads design.md's settings from the environment
+//! and an optional TOML file and builds each layer's settings. `PolygonDataSource`, the wiring of
+//! all layers behind one handle, comes with the CLI (issue 7).
+
+mod config;
+
+pub use config::{Config, ConfigError, GpuBackend, GpuMemory};
+
+/// The vocabulary: tickers, dates, the calendar, requests, responses, `BarColumns`.
+pub mod model {
+    pub use polygon_model::*;
+}
+/// Pooled, rate-limited, retrying HTTPS.
+pub mod transport {
+    pub use polygon_transport::*;
+}
+/// Redis and memory cache of rkyv archives.
+pub mod cache {
+    pub use polygon_cache::*;
+}
+/// Planning, pagination, batches and streams.
+pub mod fetch {
+    pub use polygon_fetch::*;
+}
+/// Indicator backends.
+pub mod gpu {
+    pub use polygon_gpu::*;
+}

@@ -1,0 +1,408 @@
+//! `Config`: design.md's settings from the environment and an optional TOML file (same keys,
+//! any case), each validated with an error that names the variable and what it accepts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use polygon_cache::{Cache, CacheBuilder, TtlPolicy};
+use polygon_fetch::FetchConfig;
+use polygon_model::RateLimit;
+use polygon_transport::{ApiKey, Transport, TransportBuilder};
+
+/// A setting with a bad value. Secrets are never repeated in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?} is invalid: expected {expected}")]
+pub struct ConfigError {
+    /// The variable (`MAX_WORKERS`, …) or `config file`.
+    pub variable: &'static str,
+    /// The value as given (`<redacted>` for secrets).
+    pub value: String,
+    /// What it accepts.
+    pub expected: String,
+}
+
+/// Which indicator backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuBackend {
+    /// CUDA when a device initialises, else the CPU.
+    Auto,
+    /// rayon on the CPU.
+    Cpu,
+    /// CUDA (an error where it is not available).
+    Cuda,
+}
+
+/// How the CUDA backend holds memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuMemory {
+    /// Unified (managed) memory: on Grace-Hopper the GPU reads host memory coherently.
+    Unified,
+    /// Device buffers with explicit, double-buffered copies.
+    Device,
+}
+
+/// Every setting of design.md, validated. Build with [`Config::from_env`] or [`Config::load`].
+#[derive(Clone)]
+pub struct Config {
+    /// `POLYGON_API_KEY` (or `MASSIVE_API_KEY`).
+    pub api_key: Option<ApiKey>,
+    /// `POLYGON_BASE_URL`.
+    pub base_url: String,
+    /// `POLYGON_RATE_LIMIT` (`None` is `off`).
+    pub rate_limit: Option<RateLimit>,
+    /// `POLYGON_CA_CERT`.
+    pub ca_cert: Option<PathBuf>,
+    /// `REDIS_URL`, or one built from `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`.
+    pub redis_url: String,
+    /// `REDIS_CLUSTER`.
+    pub redis_cluster: bool,
+    /// `REDIS_TTL`.
+    pub redis_ttl: Duration,
+    /// `CACHE_MEMORY_MB`, in bytes.
+    pub cache_memory_bytes: usize,
+    /// `MAX_CONNECTIONS`.
+    pub max_connections: usize,
+    /// `MAX_POOL_SIZE`.
+    pub max_pool_size: usize,
+    /// `CONNECTION_TIMEOUT`.
+    pub connection_timeout: Duration,
+    /// `MAX_RETRIES`.
+    pub max_retries: u32,
+    /// `RETRY_BACKOFF_FACTOR`.
+    pub retry_backoff: Duration,
+    /// `MAX_WORKERS`.
+    pub max_workers: usize,
+    /// `BATCH_SIZE`.
+    pub batch_size: usize,
+    /// `QUEUE_SIZE`.
+    pub queue_size: usize,
+    /// `GPU_BACKEND`.
+    pub gpu_backend: GpuBackend,
+    /// `GPU_MEMORY`.
+    pub gpu_memory: GpuMemory,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("rate_limit", &self.rate_limit)
+            .field("ca_cert", &self.ca_cert)
+            .field("redis_url", &polygon_cache::redact_url(&self.redis_url))
+            .field("redis_cluster", &self.redis_cluster)
+            .field("redis_ttl", &self.redis_ttl)
+            .field("cache_memory_bytes", &self.cache_memory_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("max_pool_size", &self.max_pool_size)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("max_workers", &self.max_workers)
+            .field("batch_size", &self.batch_size)
+            .field("queue_size", &self.queue_size)
+            .field("gpu_backend", &self.gpu_backend)
+            .field("gpu_memory", &self.gpu_memory)
+            .finish()
+    }
+}
+
+/// Where settings come from: a lookup by upper-case variable name.
+type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+fn bad(variable: &'static str, value: &str, expected: impl Into<String>) -> ConfigError {
+    ConfigError { variable, value: value.to_owned(), expected: expected.into() }
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + Copy>(
+    get: &Lookup<'_>,
+    variable: &'static str,
+    default: T,
+    min: T,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    match get(variable) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<T>() {
+            Ok(x) if x >= min => Ok(x),
+            _ => Err(bad(variable, &v, expected)),
+        },
+    }
+}
+
+fn parse_secs(get: &Lookup<'_>, variable: &'static str, default: f64, zero_ok: bool) -> Result<Duration, ConfigError> {
+    let expected = if zero_ok { "a number of seconds, 0 or more" } else { "a number of seconds above 0" };
+    match get(variable) {
+        None => Ok(Duration::from_secs_f64(default)),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (x > 0.0 || (zero_ok && x == 0.0)) && x < 1e9 => Ok(Duration::from_secs_f64(x)),
+            _ => Err(bad(variable, &v, expected)),
+        },
+    }
+}
+
+impl Config {
+    /// Reads the environment (and the TOML file named by `POLYGON_GH200_CONFIG`, if set).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let file = std::env::var("POLYGON_GH200_CONFIG").ok().map(PathBuf::from);
+        Config::load(file.as_deref())
+    }
+
+    /// Reads an optional TOML file, then the environment over it (flags, applied by the CLI, go
+    /// over both).
+    ///
+    /// # Errors
+    /// A [`ConfigError`]: an unreadable or malformed file, or the first bad variable.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut b = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(bad("config file", &path.display().to_string(), "a readable TOML file"));
+            }
+            b = b.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let table = b.build().map_err(|e| ConfigError {
+            variable: "config file",
+            value: file.map(|p| p.display().to_string()).unwrap_or_default(),
+            expected: format!("valid TOML ({e})"),
+        })?;
+        let get = |name: &str| -> Option<String> {
+            std::env::var(name)
+                .ok()
+                .or_else(|| table.get_string(name).ok())
+                .or_else(|| table.get_string(&name.to_ascii_lowercase()).ok())
+        };
+        Config::from_lookup(&get)
+    }
+
+    /// Builds a config from any lookup of variable names (tests, other sources).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_lookup(get: &Lookup<'_>) -> Result<Config, ConfigError> {
+        let api_key = match get("POLYGON_API_KEY").or_else(|| get("MASSIVE_API_KEY")) {
+            None => None,
+            Some(k) => Some(
+                ApiKey::new(&k)
+                    .map_err(|_| bad("POLYGON_API_KEY", "<redacted>", "a non-empty key of visible characters"))?,
+            ),
+        };
+        let base_url = get("POLYGON_BASE_URL").unwrap_or_else(|| "https://api.massive.com".into());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) || base_url.contains('?') {
+            return Err(bad("POLYGON_BASE_URL", &base_url, "http(s)://host[:port][/prefix]"));
+        }
+        let rate_limit = match get("POLYGON_RATE_LIMIT") {
+            None => Some(RateLimit { requests: 100, per: Duration::from_secs(1) }),
+            Some(v) => {
+                RateLimit::parse_optional(&v).map_err(|_| bad("POLYGON_RATE_LIMIT", &v, "N/s, N/min, N/hour or off"))?
+            }
+        };
+        let ca_cert = get("POLYGON_CA_CERT").map(PathBuf::from);
+        if let Some(p) = &ca_cert
+            && !p.is_file()
+        {
+            return Err(bad("POLYGON_CA_CERT", &p.display().to_string(), "a readable PEM file"));
+        }
+        let redis_url = match get("REDIS_URL") {
+            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis-cluster://") => {
+                u
+            }
+            Some(u) => {
+                return Err(bad(
+                    "REDIS_URL",
+                    &polygon_cache::redact_url(&u),
+                    "redis://, rediss:// or redis-cluster:// URL",
+                ));
+            }
+            None => {
+                let host = get("REDIS_HOST").unwrap_or_else(|| "localhost".into());
+                if host.is_empty() || host.contains(['/', '@', ' ']) {
+                    return Err(bad("REDIS_HOST", &host, "a host name or address"));
+                }
+                let port: u16 = parse_num(get, "REDIS_PORT", 6379, 1, "a port from 1 to 65535")?;
+                let db: u8 = parse_num(get, "REDIS_DB", 0, 0, "a database number from 0 to 255")?;
+                format!("redis://{host}:{port}/{db}")
+            }
+        };
+        let redis_cluster = match get("REDIS_CLUSTER").as_deref().map(str::trim) {
+            None | Some("0" | "false" | "no" | "") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(v) => return Err(bad("REDIS_CLUSTER", v, "true or false")),
+        };
+        let redis_ttl =
+            Duration::from_secs(parse_num(get, "REDIS_TTL", 3600u64, 1, "a whole number of seconds above 0")?);
+        let mb: usize = parse_num(get, "CACHE_MEMORY_MB", 512, 0, "a whole number of MiB, 0 or more")?;
+        let gpu_backend = match get("GPU_BACKEND").as_deref().map(str::trim) {
+            None | Some("auto") => GpuBackend::Auto,
+            Some("cpu") => GpuBackend::Cpu,
+            Some("cuda") => GpuBackend::Cuda,
+            Some(v) => return Err(bad("GPU_BACKEND", v, "auto, cpu or cuda")),
+        };
+        let gpu_memory = match get("GPU_MEMORY").as_deref().map(str::trim) {
+            None | Some("unified") => GpuMemory::Unified,
+            Some("device") => GpuMemory::Device,
+            Some(v) => return Err(bad("GPU_MEMORY", v, "unified or device")),
+        };
+        Ok(Config {
+            api_key,
+            base_url,
+            rate_limit,
+            ca_cert,
+            redis_url,
+            redis_cluster,
+            redis_ttl,
+            cache_memory_bytes: mb.saturating_mul(1 << 20),
+            max_connections: parse_num(get, "MAX_CONNECTIONS", 50, 1, "a whole number, 1 or more")?,
+            max_pool_size: parse_num(get, "MAX_POOL_SIZE", 20, 0, "a whole number, 0 or more")?,
+            connection_timeout: parse_secs(get, "CONNECTION_TIMEOUT", 10.0, false)?,
+            max_retries: parse_num(get, "MAX_RETRIES", 3, 0, "a whole number, 0 or more")?,
+            retry_backoff: parse_secs(get, "RETRY_BACKOFF_FACTOR", 0.5, true)?,
+            max_workers: parse_num(get, "MAX_WORKERS", 10, 1, "a whole number, 1 or more")?,
+            batch_size: parse_num(get, "BATCH_SIZE", 256, 1, "a whole number, 1 or more")?,
+            queue_size: parse_num(get, "QUEUE_SIZE", 100, 1, "a whole number, 1 or more")?,
+            gpu_backend,
+            gpu_memory,
+        })
+    }
+
+    /// The transport's settings.
+    pub fn transport_builder(&self) -> TransportBuilder {
+        let mut b = Transport::builder(&self.base_url)
+            .rate_limit(self.rate_limit)
+            .max_connections(self.max_connections)
+            .max_idle_per_host(self.max_pool_size)
+            .connect_timeout(self.connection_timeout)
+            .max_retries(self.max_retries)
+            .backoff(self.retry_backoff, Duration::from_secs(30));
+        if let Some(k) = &self.api_key {
+            b = b.api_key(k.clone());
+        }
+        if let Some(p) = &self.ca_cert {
+            b = b.ca_cert(p);
+        }
+        b
+    }
+
+    /// The cache's settings (Redis at `redis_url`; `build().await` falls back to memory when it is down).
+    pub fn cache_builder(&self) -> CacheBuilder {
+        Cache::builder()
+            .redis_url(&self.redis_url)
+            .cluster(self.redis_cluster)
+            .memory_bytes(self.cache_memory_bytes)
+            .ttl(TtlPolicy { default: self.redis_ttl, ..TtlPolicy::default() })
+    }
+
+    /// The fetcher's settings.
+    pub fn fetch_config(&self) -> FetchConfig {
+        FetchConfig {
+            max_workers: self.max_workers,
+            batch_size: self.batch_size,
+            queue_size: self.queue_size,
+            ..FetchConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&|k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_design_cards() {
+        let c = with(&[]).unwrap();
+        assert!(c.api_key.is_none());
+        assert_eq!(c.base_url, "https://api.massive.com");
+        assert_eq!(c.rate_limit.unwrap().to_string(), "100/s");
+        assert_eq!(c.redis_url, "redis://localhost:6379/0");
+        assert_eq!((c.redis_ttl, c.cache_memory_bytes), (Duration::from_secs(3600), 512 << 20));
+        assert_eq!((c.max_connections, c.max_pool_size, c.max_retries), (50, 20, 3));
+        assert_eq!((c.connection_timeout, c.retry_backoff), (Duration::from_secs(10), Duration::from_millis(500)));
+        assert_eq!((c.max_workers, c.batch_size, c.queue_size), (10, 256, 100));
+        assert_eq!((c.gpu_backend, c.gpu_memory), (GpuBackend::Auto, GpuMemory::Unified));
+        c.transport_builder().build().unwrap();
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = with(&[
+            ("MASSIVE_API_KEY", "k-123"),
+            ("POLYGON_BASE_URL", "http://127.0.0.1:9"),
+            ("POLYGON_RATE_LIMIT", "off"),
+            ("REDIS_HOST", "cache.local"),
+            ("REDIS_PORT", "6380"),
+            ("REDIS_DB", "2"),
+            ("REDIS_TTL", "60"),
+            ("CACHE_MEMORY_MB", "64"),
+            ("MAX_CONNECTIONS", "8"),
+            ("MAX_POOL_SIZE", "0"),
+            ("CONNECTION_TIMEOUT", "2.5"),
+            ("MAX_RETRIES", "0"),
+            ("RETRY_BACKOFF_FACTOR", "0"),
+            ("MAX_WORKERS", "64"),
+            ("BATCH_SIZE", "32"),
+            ("QUEUE_SIZE", "4"),
+            ("GPU_BACKEND", "cpu"),
+            ("GPU_MEMORY", "device"),
+        ])
+        .unwrap();
+        assert!(c.api_key.as_ref().unwrap().appears_in("k-123"));
+        assert!(c.rate_limit.is_none());
+        assert_eq!(c.redis_url, "redis://cache.local:6380/2");
+        assert_eq!((c.max_workers, c.batch_size, c.queue_size), (64, 32, 4));
+        assert_eq!(c.connection_timeout, Duration::from_millis(2500));
+        assert_eq!((c.gpu_backend, c.gpu_memory), (GpuBackend::Cpu, GpuMemory::Device));
+        let url = with(&[("REDIS_URL", "redis://u:pw@h:1/0"), ("REDIS_HOST", "ignored")]).unwrap();
+        assert_eq!(url.redis_url, "redis://u:pw@h:1/0");
+        assert!(!format!("{url:?}").contains("pw@"), "the Redis password never shows");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_it_accepts() {
+        for (var, value) in [
+            ("POLYGON_RATE_LIMIT", "5/day"),
+            ("POLYGON_BASE_URL", "ftp://x"),
+            ("POLYGON_CA_CERT", "/nonexistent.pem"),
+            ("REDIS_URL", "http://x"),
+            ("REDIS_PORT", "70000"),
+            ("REDIS_DB", "-1"),
+            ("REDIS_TTL", "0"),
+            ("CACHE_MEMORY_MB", "lots"),
+            ("MAX_CONNECTIONS", "0"),
+            ("CONNECTION_TIMEOUT", "-3"),
+            ("RETRY_BACKOFF_FACTOR", "NaN"),
+            ("MAX_WORKERS", "1.5"),
+            ("GPU_BACKEND", "opencl"),
+            ("GPU_MEMORY", "shared"),
+            ("REDIS_CLUSTER", "maybe"),
+        ] {
+            let e = with(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+            assert!(e.to_string().starts_with(var) && e.to_string().contains("expected"), "{e}");
+        }
+        let e = with(&[("POLYGON_API_KEY", "has space")]).unwrap_err();
+        assert!(!e.to_string().contains("has space"), "the key is never repeated: {e}");
+    }
+
+    #[test]
+    fn a_toml_file_sets_the_same_keys_in_either_case() {
+        let dir = std::env::temp_dir().join(format!("pgh200-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "MAX_WORKERS = 7\nbatch_size = 9\nGPU_BACKEND = \"cpu\"\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!((c.max_workers, c.batch_size, c.gpu_backend), (7, 9, GpuBackend::Cpu));
+        std::fs::write(&path, "MAX_WORKERS = [").unwrap();
+        assert_eq!(Config::load(Some(&path)).unwrap_err().variable, "config file");
+        assert_eq!(Config::load(Some(&dir.join("missing.toml"))).unwrap_err().variable, "config file");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
