@@ -455,23 +455,7 @@ impl Fetcher {
     where
         T: polygon_cache::CacheValue + serde::de::DeserializeOwned,
     {
-        let name = what.to_owned();
-        let e = self
-            .inner
-            .cache
-            .get_or_load(&key, class, || async {
-                let _permit = self.inner.workers.acquire().await.expect("never closed");
-                let resp = self
-                    .inner
-                    .transport
-                    .get(&path)
-                    .await
-                    .map_err(|source| FetchError::Transport { ticker: name.clone(), source })?;
-                self.inner.counters.pages.fetch_add(1, Relaxed);
-                serde_json::from_slice::<T>(&resp.body)
-                    .map_err(|e| FetchError::Shape { ticker: name.clone(), reason: e.to_string() })
-            })
-            .await?;
+        let e = self.inner.cache.get_or_load(&key, class, || self.get_json::<T>(&path, what)).await?;
         Ok(e.to_value())
     }
 
@@ -536,6 +520,19 @@ impl Fetcher {
         Ok(e.to_value())
     }
 
+    /// One page of JSON, as `T`, under a worker permit.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, name: &str) -> Result<T, FetchError> {
+        let _permit = self.inner.workers.acquire().await.expect("never closed");
+        let resp = self
+            .inner
+            .transport
+            .get(path)
+            .await
+            .map_err(|source| FetchError::Transport { ticker: name.into(), source })?;
+        self.inner.counters.pages.fetch_add(1, Relaxed);
+        serde_json::from_slice(&resp.body).map_err(|e| FetchError::Shape { ticker: name.into(), reason: e.to_string() })
+    }
+
     /// Every page of a cursor-paginated endpoint, with loop and runaway detection.
     async fn follow<T: serde::de::DeserializeOwned>(
         &self,
@@ -553,16 +550,7 @@ impl Fetcher {
                     reason: format!("next_url repeated ({path})"),
                 });
             }
-            let _permit = self.inner.workers.acquire().await.expect("never closed");
-            let resp = self
-                .inner
-                .transport
-                .get(&path)
-                .await
-                .map_err(|source| FetchError::Transport { ticker: name.into(), source })?;
-            self.inner.counters.pages.fetch_add(1, Relaxed);
-            let mut page: T = serde_json::from_slice(&resp.body)
-                .map_err(|e| FetchError::Shape { ticker: name.into(), reason: e.to_string() })?;
+            let mut page: T = self.get_json(&path, name).await?;
             let n = next(&mut page);
             pages.push(page);
             match n {
