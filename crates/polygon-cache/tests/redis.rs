@@ -41,11 +41,22 @@ fn key(name: &str) -> CacheKey {
     CacheKey::from_canonical("test", name)
 }
 
+/// A cache with a generous command timeout: for tests of what is stored, not of how long a dead
+/// Redis may stall (a busy CI machine must not turn a slow reply into a fallback).
 async fn cache(url: &str, cluster: bool) -> Cache {
+    cache_with_timeout(url, cluster, Duration::from_secs(3)).await
+}
+
+/// A cache with the production command timeout, for the kill and pause tests.
+async fn fast_failing_cache(url: &str, cluster: bool) -> Cache {
+    cache_with_timeout(url, cluster, TIMEOUT).await
+}
+
+async fn cache_with_timeout(url: &str, cluster: bool, timeout: Duration) -> Cache {
     Cache::builder()
         .redis_url(url)
         .cluster(cluster)
-        .command_timeout(TIMEOUT)
+        .command_timeout(timeout)
         .health_interval(Duration::from_millis(100))
         .build()
         .await
@@ -272,7 +283,7 @@ async fn kill_run(c: &Cache, mut server: impl FnMut(bool)) {
 #[tokio::test]
 async fn redis_killed_and_restarted_mid_run() {
     let mut r = RedisServer::start();
-    let c = cache(&r.url(), false).await;
+    let c = fast_failing_cache(&r.url(), false).await;
     kill_run(&c, |up| if up { r.restart() } else { r.kill() }).await;
     c.put(&key("after"), &columns(5, "A"), TtlClass::Immutable).await;
     assert!(exists(r.port, key("after").as_str()), "writes reach the restarted Redis");
@@ -281,14 +292,14 @@ async fn redis_killed_and_restarted_mid_run() {
 #[tokio::test]
 async fn a_cluster_node_killed_and_restarted_mid_run() {
     let mut cl = RedisCluster::start();
-    let c = cache(&cl.url(), true).await;
+    let c = fast_failing_cache(&cl.url(), true).await;
     kill_run(&c, |up| if up { cl.nodes[1].restart() } else { cl.nodes[1].kill() }).await;
 }
 
 #[tokio::test]
 async fn a_paused_redis_never_stalls_a_call() {
     let r = RedisServer::start();
-    let c = cache(&r.url(), false).await;
+    let c = fast_failing_cache(&r.url(), false).await;
     c.put(&key("p"), &columns(10, "A"), TtlClass::Immutable).await;
     r.signal("STOP");
     let mut slowest = Duration::ZERO;
@@ -425,7 +436,7 @@ async fn two_processes_load_once() {
 async fn without_redis_the_memory_tier_is_the_cache() {
     let port = common::free_port();
     let started = Instant::now();
-    let c = cache(&format!("redis://127.0.0.1:{port}/0"), false).await;
+    let c = fast_failing_cache(&format!("redis://127.0.0.1:{port}/0"), false).await;
     assert!(started.elapsed() < Duration::from_secs(5), "building does not wait on a dead Redis");
     assert_eq!(c.redis_status(), RedisStatus::Down);
     c.put(&key("m"), &columns(3, "A"), TtlClass::Immutable).await;
@@ -464,7 +475,7 @@ async fn acl_user_and_password_work_and_are_never_shown() {
     // A wrong password: Redis is unusable, the cache still works from memory, nothing waits long.
     let bad = format!("redis://fleet:wrong-pw@127.0.0.1:{}/0", r.port);
     let started = Instant::now();
-    let c = cache(&bad, false).await;
+    let c = fast_failing_cache(&bad, false).await;
     assert_ne!(c.redis_status(), RedisStatus::Up);
     c.put(&key("m"), &columns(5, "A"), TtlClass::Immutable).await;
     assert_eq!(c.get::<BarColumns>(&key("m")).await.unwrap().tier(), Tier::Memory);

@@ -150,7 +150,7 @@ async fn a_warm_rerun_makes_no_request_and_extending_fetches_only_the_new_month(
     let sim = Simulator::builder().now_ms(NOW).build().spawn().await.unwrap();
     // A fresh process each time: a new fetcher and cache, the same Redis.
     async fn run(sim: &SimHandle, url: String, to: &str) {
-        let cache = Cache::builder().redis_url(url).build().await.unwrap();
+        let cache = Cache::builder().redis_url(url).command_timeout(Duration::from_secs(3)).build().await.unwrap();
         let f = fetcher(sim, cache, 4).await;
         let tickers = [t("AAPL"), t("MSFT"), t("SPY")];
         let out = f.get_aggregates_batch(&tickers, Multiplier::ONE, Timespan::Minute, d("2024-03-04"), d(to)).await;
@@ -189,7 +189,8 @@ async fn a_looping_next_url_ends_in_an_error() {
 async fn dropping_the_stream_midway_leaves_nothing_partial_in_the_cache() {
     let redis = Redis::start();
     let sim = Simulator::builder().now_ms(NOW).latency_ms(30).build().spawn().await.unwrap();
-    let cache = Cache::builder().redis_url(redis.url()).build().await.unwrap();
+    // A generous Redis timeout: a slow reply on a busy machine must not look like a dead Redis here.
+    let cache = Cache::builder().redis_url(redis.url()).command_timeout(Duration::from_secs(3)).build().await.unwrap();
     let f = Fetcher::new(
         Transport::builder(sim.base_url()).api_key(ApiKey::new("k").unwrap()).rate_limit(None).build().unwrap(),
         cache.clone(),

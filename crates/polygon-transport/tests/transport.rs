@@ -135,7 +135,8 @@ async fn a_30_percent_fault_mix_still_returns_every_body_exactly() {
         .await
         .unwrap();
     let reference = transport(clean.base_url()).build().unwrap();
-    let t = transport(faulty.base_url()).attempt_timeout(Duration::from_millis(400)).max_retries(6).build().unwrap();
+    // Stalls last 5 s; 1.5 s per attempt catches them without mistaking a slow healthy reply for one.
+    let t = transport(faulty.base_url()).attempt_timeout(Duration::from_millis(1500)).max_retries(6).build().unwrap();
     for i in 0..60 {
         let want = reference.get(&day_path(i)).await.unwrap().body;
         let got = t.get(&day_path(i)).await.unwrap_or_else(|e| panic!("request {i}: {}", report(&e)));
