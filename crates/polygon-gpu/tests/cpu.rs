@@ -19,7 +19,7 @@ fn reference(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[Option
         vwap: nan(),
     };
     for i in 1..n {
-        r.log_return[i] = c[i].ln() - c[i - 1].ln();
+        r.log_return[i] = (c[i] / c[i - 1]).ln(); // as design.md writes it (a difference of logs cancels)
     }
     for i in 0..n {
         if i >= 19 {
