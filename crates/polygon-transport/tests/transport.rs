@@ -112,7 +112,9 @@ async fn a_429_pauses_every_request_to_the_host() {
         let t = t.clone();
         async move { t.get(&day_path(2)).await.map(|r| r.attempts) }
     });
+    let waiting = Instant::now();
     while sim.stats().rate_limited == 0 {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "the third request within 0.5 s was not refused");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // … and a request started after it waits out the pause instead of hitting the server now.
