@@ -67,16 +67,25 @@ pub(crate) fn kind_tag(kind: &str) -> u32 {
 
 /// Serialises `value` into a header plus archive.
 pub fn encode<T: CacheValue>(value: &T) -> Vec<u8> {
-    let archive = rkyv::to_bytes::<rancor::Error>(value).expect("serialising into memory cannot fail");
+    wrap::<T>(&archive(value))
+}
+
+/// The rkyv archive of `value`, aligned, without a header (what the memory tier holds).
+pub(crate) fn archive<T: CacheValue>(value: &T) -> AlignedVec {
+    rkyv::to_bytes::<rancor::Error>(value).expect("serialising into memory cannot fail")
+}
+
+/// A header for a `T` archive, then the archive: the value stored in Redis.
+pub(crate) fn wrap<T: CacheValue>(archive: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + archive.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&kind_tag(T::KIND).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&archive).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(archive).to_le_bytes());
     out.extend_from_slice(&(archive.len() as u64).to_le_bytes());
     out.extend_from_slice(&[0u8; 8]);
-    out.extend_from_slice(&archive);
+    out.extend_from_slice(archive);
     out
 }
 

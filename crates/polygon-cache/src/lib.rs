@@ -497,14 +497,11 @@ impl Cache {
     /// Stores `value` in both tiers with the TTL of `class`. Redis failures are counted, never raised.
     pub async fn put<T: CacheValue>(&self, key: &CacheKey, value: &T, class: TtlClass) -> Entry<T> {
         let ttl = self.inner.cfg.ttl.ttl(class);
-        let encoded = encode(value);
-        let archive = {
-            let mut a = AlignedVec::<16>::with_capacity(encoded.len() - HEADER_LEN);
-            a.extend_from_slice(&encoded[HEADER_LEN..]);
-            Arc::new(a)
-        };
+        // Serialise once; the header and checksum are only built when Redis will take the value.
+        let archive = Arc::new(envelope::archive(value));
         self.memory_put(key, kind_tag(T::KIND), archive.clone(), ttl);
         if let Some(r) = self.redis() {
+            let encoded = envelope::wrap::<T>(&archive);
             let n = encoded.len() as u64;
             match r.set(key.as_str(), Bytes::from(encoded), ttl).await {
                 Ok(()) => {

@@ -363,7 +363,6 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     }
 
     let path = req.uri().path().to_owned();
-    let req_path_and_query = req.uri().path_and_query().map_or(path.clone(), |p| p.to_string());
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let mut canon_q: Vec<&(String, String)> = query.0.iter().filter(|(k, _)| k != "apiKey").collect();
     canon_q.sort();
@@ -464,7 +463,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                 .map_err(std::io::Error::other)?;
             let mut raw = answer.body;
             if cfg.loop_next_url && answer.status == 200 && answer.endpoint == Endpoint::Aggs {
-                raw = with_next_url(&raw, &format!("{}{}", shared.base_url, req_path_and_query));
+                let this_page = req.uri().path_and_query().map_or(path.clone(), |p| p.to_string());
+                raw = with_next_url(&raw, &format!("{}{this_page}", shared.base_url));
             }
             let body = if gzip && raw.len() > 512 { gzip_bytes(&raw) } else { Bytes::from(raw) };
             // Only bodies whose content cannot change are kept: a window that includes "now" is not.
