@@ -81,11 +81,6 @@ impl CacheKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The distributed-lock key that guards loading this key.
-    pub(crate) fn lock_key(&self) -> String {
-        format!("{}:lock", self.0)
-    }
 }
 
 impl fmt::Display for CacheKey {

@@ -202,6 +202,7 @@ pub struct CacheBuilder {
     ttl: TtlPolicy,
     lock_ttl: Duration,
     health_interval: Duration,
+    namespace: Option<String>,
 }
 
 impl std::fmt::Debug for CacheBuilder {
@@ -213,6 +214,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("command_timeout", &self.command_timeout)
             .field("memory_bytes", &self.memory_bytes)
             .field("ttl", &self.ttl)
+            .field("namespace", &self.namespace)
             .finish_non_exhaustive()
     }
 }
@@ -285,6 +287,21 @@ impl CacheBuilder {
     /// How often a down Redis is probed (default 500 ms).
     pub fn health_interval(mut self, d: Duration) -> Self {
         self.health_interval = d;
+        self
+    }
+
+    /// Keeps this cache's Redis entries apart from the default ones: keys become
+    /// `pgh200:{namespace}:v…` instead of `pgh200:v…`. For data that must never be mistaken for
+    /// the real API's (the simulator behind `demo`, benchmarks). Lower-case letters, digits and `-`.
+    ///
+    /// # Panics
+    /// On any other character or an empty name (a programming error, not input).
+    pub fn namespace(mut self, ns: &str) -> Self {
+        assert!(
+            !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "cache namespace {ns:?}: use lower-case letters, digits and -"
+        );
+        self.namespace = Some(ns.to_owned());
         self
     }
 
@@ -379,6 +396,7 @@ impl Cache {
             ttl: TtlPolicy::default(),
             lock_ttl: Duration::from_secs(30),
             health_interval: Duration::from_millis(500),
+            namespace: None,
         }
     }
 
@@ -440,6 +458,14 @@ impl Cache {
         tracing::debug!(error = %e, op = what, "redis command failed");
     }
 
+    /// The key as stored in Redis (with the namespace, if any).
+    fn redis_key<'k>(&self, key: &'k CacheKey) -> std::borrow::Cow<'k, str> {
+        match &self.inner.cfg.namespace {
+            None => key.as_str().into(),
+            Some(ns) => format!("pgh200:{ns}:{}", &key.as_str()["pgh200:".len()..]).into(),
+        }
+    }
+
     fn memory_get<T: CacheValue>(&self, key: &CacheKey) -> Option<Entry<T>> {
         let hit =
             self.inner.memory.lock().expect("memory lock").get(key.as_str(), kind_tag(T::KIND), Instant::now())?;
@@ -453,7 +479,7 @@ impl Cache {
 
     async fn redis_get<T: CacheValue>(&self, key: &CacheKey) -> Option<Entry<T>> {
         let r = self.redis()?;
-        let bytes = match r.get(key.as_str()).await {
+        let bytes = match r.get(&self.redis_key(key)).await {
             Ok(Some(b)) => b,
             Ok(None) => return None,
             Err(e) => {
@@ -474,7 +500,7 @@ impl Cache {
             Err(why) => {
                 self.inner.counters.corrupt.fetch_add(1, Relaxed);
                 tracing::warn!(key = %key, reason = %why, "corrupt cache value: deleted, refetching");
-                if let Err(e) = r.del(key.as_str()).await {
+                if let Err(e) = r.del(&self.redis_key(key)).await {
                     self.redis_failed(r, &e, "del");
                 }
                 None
@@ -503,7 +529,7 @@ impl Cache {
         if let Some(r) = self.redis() {
             let encoded = envelope::wrap::<T>(&archive);
             let n = encoded.len() as u64;
-            match r.set(key.as_str(), Bytes::from(encoded), ttl).await {
+            match r.set(&self.redis_key(key), Bytes::from(encoded), ttl).await {
                 Ok(()) => {
                     self.inner.counters.bytes_written.fetch_add(n, Relaxed);
                 }
@@ -517,14 +543,15 @@ impl Cache {
     pub async fn delete(&self, key: &CacheKey) {
         self.inner.memory.lock().expect("memory lock").remove(key.as_str());
         if let Some(r) = self.redis()
-            && let Err(e) = r.del(key.as_str()).await
+            && let Err(e) = r.del(&self.redis_key(key)).await
         {
             self.redis_failed(r, &e, "del");
         }
     }
 
-    /// Removes every entry of this cache (keys under `pgh200:`) from memory and Redis, leaving
-    /// other keys in the same Redis alone; returns how many Redis keys were deleted.
+    /// Removes every entry of this cache (keys under `pgh200:`, or only `pgh200:{namespace}:` for a
+    /// namespaced cache) from memory and Redis, leaving other keys in the same Redis alone; returns
+    /// how many Redis keys were deleted.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis is configured but down or refuses (the memory tier is cleared anyway).
@@ -534,7 +561,8 @@ impl Cache {
         if !r.is_up() {
             return Err(Error::Redis("redis is not answering; only the memory tier was cleared".into()));
         }
-        r.delete_matching("pgh200:*", self.inner.cfg.cluster).await.map_err(|e| Error::Redis(e.details().to_string()))
+        let pattern = self.inner.cfg.namespace.as_ref().map_or("pgh200:*".to_owned(), |ns| format!("pgh200:{ns}:*"));
+        r.delete_matching(&pattern, self.inner.cfg.cluster).await.map_err(|e| Error::Redis(e.details().to_string()))
     }
 
     /// Empties the memory tier (Redis keeps its entries).
@@ -583,7 +611,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let lock_key = key.lock_key();
+        let lock_key = format!("{}:lock", self.redis_key(key));
         // Unique per holder: process, clock and a per-cache sequence.
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let token = format!("{:x}-{nanos:x}-{}", std::process::id(), self.inner.token_seq.fetch_add(1, Relaxed));
@@ -640,7 +668,7 @@ impl Cache {
     /// Whether Redis holds `key` now (for tests and tools; `false` when Redis is down).
     pub async fn redis_contains(&self, key: &CacheKey) -> bool {
         match self.redis() {
-            Some(r) => r.exists(key.as_str()).await.unwrap_or(false),
+            Some(r) => r.exists(&self.redis_key(key)).await.unwrap_or(false),
             None => false,
         }
     }

@@ -482,3 +482,27 @@ async fn acl_user_and_password_work_and_are_never_shown() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!format!("{c:?}").contains("wrong-pw"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_keeps_its_entries_apart_and_clears_only_them() {
+    let r = RedisServer::start();
+    let plain = cache(&r.url(), false).await;
+    let demo = Cache::builder()
+        .redis_url(r.url())
+        .command_timeout(Duration::from_secs(3))
+        .namespace("demo")
+        .build()
+        .await
+        .unwrap();
+    let k = key("namespaced");
+    demo.put(&k, &columns(4, "AAPL"), TtlClass::Immutable).await;
+    plain.put(&key("plain"), &columns(2, "MSFT"), TtlClass::Immutable).await;
+    let stored = format!("pgh200:demo:{}", &k.as_str()["pgh200:".len()..]);
+    assert!(exists(r.port, &stored), "stored under the namespace");
+    assert!(!exists(r.port, k.as_str()), "not under the default key");
+    assert!(plain.get::<BarColumns>(&k).await.is_none(), "the default cache does not see it");
+    demo.clear_memory();
+    assert_eq!(demo.get::<BarColumns>(&k).await.unwrap().tier(), Tier::Redis);
+    assert_eq!(demo.clear().await.unwrap(), 1, "only the namespace's key");
+    assert!(exists(r.port, key("plain").as_str()), "the default entry survives");
+}

@@ -21,25 +21,7 @@ pub struct ConfigError {
     pub expected: String,
 }
 
-/// Which indicator backend to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GpuBackend {
-    /// CUDA when a device initialises, else the CPU.
-    Auto,
-    /// rayon on the CPU.
-    Cpu,
-    /// CUDA (an error where it is not available).
-    Cuda,
-}
-
-/// How the CUDA backend holds memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GpuMemory {
-    /// Unified (managed) memory: on Grace-Hopper the GPU reads host memory coherently.
-    Unified,
-    /// Device buffers with explicit, double-buffered copies.
-    Device,
-}
+pub use polygon_gpu::{BackendKind as GpuBackend, MemoryMode as GpuMemory};
 
 /// Every setting of design.md, validated. Build with [`Config::from_env`] or [`Config::load`].
 #[derive(Clone)]

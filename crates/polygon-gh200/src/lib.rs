@@ -1,12 +1,15 @@
 //! polygon-gh200: Polygon (Massive) market data for thousands of tickers, cached and GPU-ready.
 //!
-//! One module per layer, and [`Config`], which reads design.md's settings from the environment
-//! and an optional TOML file and builds each layer's settings. `PolygonDataSource`, the wiring of
-//! all layers behind one handle, comes with the CLI (issue 7).
+//! One module per layer; [`Config`], which reads design.md's settings from the environment and an
+//! optional TOML file; and [`PolygonDataSource`], every layer wired behind one handle. The crate
+//! has no logic of its own beyond configuration and wiring: each layer is usable alone through its
+//! module (or its own crate).
 
 mod config;
+mod source;
 
 pub use config::{Config, ConfigError, GpuBackend, GpuMemory};
+pub use source::{Error, PolygonDataSource, ProcessedChunk};
 
 /// The vocabulary: tickers, dates, the calendar, requests, responses, `BarColumns`.
 pub mod model {

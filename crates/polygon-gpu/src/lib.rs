@@ -106,6 +106,82 @@ pub trait Backend: Send + Sync {
     fn compute(&self, bars: &BarColumns) -> Result<Indicators, Error>;
 }
 
+/// Which backend to use (design.md's `GPU_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// CUDA when a device initialises, else the CPU.
+    #[default]
+    Auto,
+    /// rayon on the CPU.
+    Cpu,
+    /// CUDA (an error where it is not available).
+    Cuda,
+}
+
+/// How the CUDA backend holds memory (design.md's `GPU_MEMORY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryMode {
+    /// Unified (managed) memory: on Grace-Hopper the GPU reads host memory coherently.
+    #[default]
+    Unified,
+    /// Device buffers with pinned host buffers and explicit, double-buffered copies.
+    Device,
+}
+
+/// Sizes a backend pre-allocates for: the largest chunk it will be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Series per chunk (`BATCH_SIZE`).
+    pub series: usize,
+    /// Bars per chunk, all series together.
+    pub bars: usize,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity { series: 256, bars: 256 * 20_000 }
+    }
+}
+
+/// The backend `kind` asks for. `Auto` tries CUDA (in a build with feature `cuda`) and falls back to
+/// the CPU, logging which it chose and why.
+///
+/// # Errors
+/// [`Error::Unavailable`] when `Cuda` is asked for and cannot be had: a build without the `cuda`
+/// feature, no driver, or no device.
+pub fn select(kind: BackendKind, memory: MemoryMode, capacity: Capacity) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    match kind {
+        BackendKind::Cpu => {
+            tracing::info!(backend = "cpu", "indicator backend chosen by configuration");
+            Ok(std::sync::Arc::new(CpuBackend::new()))
+        }
+        BackendKind::Cuda => cuda_backend(memory, capacity),
+        BackendKind::Auto => match cuda_backend(memory, capacity) {
+            Ok(b) => {
+                tracing::info!(backend = "cuda", ?memory, "indicator backend: a CUDA device initialised");
+                Ok(b)
+            }
+            Err(e) => {
+                tracing::info!(backend = "cpu", reason = %e, "indicator backend: CUDA not available, using the CPU");
+                Ok(std::sync::Arc::new(CpuBackend::new()))
+            }
+        },
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_backend(memory: MemoryMode, capacity: Capacity) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    Ok(std::sync::Arc::new(cuda::CudaBackend::new(memory, capacity)?))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_backend(_: MemoryMode, _: Capacity) -> Result<std::sync::Arc<dyn Backend>, Error> {
+    Err(Error::Unavailable {
+        backend: "cuda",
+        reason: "this build has no CUDA support (rebuild with `--features cuda`)".into(),
+    })
+}
+
 /// The CPU backend: rayon across tickers (and across the eight indicators within each ticker).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuBackend;
