@@ -561,8 +561,27 @@ impl Cache {
         if !r.is_up() {
             return Err(Error::Redis("redis is not answering; only the memory tier was cleared".into()));
         }
-        let pattern = self.inner.cfg.namespace.as_ref().map_or("pgh200:*".to_owned(), |ns| format!("pgh200:{ns}:*"));
-        r.delete_matching(&pattern, self.inner.cfg.cluster).await.map_err(|e| Error::Redis(e.details().to_string()))
+        r.delete_matching(&self.key_pattern(), self.inner.cfg.cluster)
+            .await
+            .map_err(|e| Error::Redis(e.details().to_string()))
+    }
+
+    /// This cache's keys in Redis (under `pgh200:`, or its namespace) and the bytes of their values.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis is not configured, down, or refuses.
+    pub async fn redis_usage(&self) -> Result<(u64, u64), Error> {
+        let Some(r) = &self.inner.redis else { return Err(Error::Redis("no Redis is configured".into())) };
+        if !r.is_up() {
+            return Err(Error::Redis("redis is not answering".into()));
+        }
+        r.usage_matching(&self.key_pattern(), self.inner.cfg.cluster)
+            .await
+            .map_err(|e| Error::Redis(e.details().to_string()))
+    }
+
+    fn key_pattern(&self) -> String {
+        self.inner.cfg.namespace.as_ref().map_or("pgh200:*".to_owned(), |ns| format!("pgh200:{ns}:*"))
     }
 
     /// Empties the memory tier (Redis keeps its entries).

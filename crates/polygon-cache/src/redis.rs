@@ -94,8 +94,8 @@ impl RedisTier {
         self.pool.with_options(&self.opts).exists::<i64, _>(key).await.map(|n| n > 0)
     }
 
-    /// Deletes every key matching `pattern` (SCAN, cluster-wide when clustered); returns how many.
-    pub(crate) async fn delete_matching(&self, pattern: &str, clustered: bool) -> Result<u64, Error> {
+    /// Every key matching `pattern` (SCAN, cluster-wide when clustered).
+    async fn keys_matching(&self, pattern: &str, clustered: bool) -> Result<Vec<Key>, Error> {
         use futures_util::StreamExt;
         let client = self.pool.next();
         let mut keys: Vec<Key> = Vec::new();
@@ -110,6 +110,22 @@ impl RedisTier {
                 keys.push(k?);
             }
         }
+        Ok(keys)
+    }
+
+    /// How many keys match `pattern`, and the bytes of their values (STRLEN; lock keys included).
+    pub(crate) async fn usage_matching(&self, pattern: &str, clustered: bool) -> Result<(u64, u64), Error> {
+        let keys = self.keys_matching(pattern, clustered).await?;
+        let mut bytes = 0;
+        for k in &keys {
+            bytes += self.pool.with_options(&self.opts).strlen::<u64, _>(k.clone()).await?;
+        }
+        Ok((keys.len() as u64, bytes))
+    }
+
+    /// Deletes every key matching `pattern` (SCAN, cluster-wide when clustered); returns how many.
+    pub(crate) async fn delete_matching(&self, pattern: &str, clustered: bool) -> Result<u64, Error> {
+        let keys = self.keys_matching(pattern, clustered).await?;
         let mut n = 0;
         for k in keys {
             // One key per DEL: keys of a cluster live in different slots.

@@ -503,6 +503,11 @@ async fn a_namespace_keeps_its_entries_apart_and_clears_only_them() {
     assert!(plain.get::<BarColumns>(&k).await.is_none(), "the default cache does not see it");
     demo.clear_memory();
     assert_eq!(demo.get::<BarColumns>(&k).await.unwrap().tier(), Tier::Redis);
+    let (keys, bytes) = demo.redis_usage().await.unwrap();
+    assert_eq!(keys, 1, "usage counts the namespace's keys only");
+    let strlen = raw(r.port, &[b"STRLEN", stored.as_bytes()]).unwrap();
+    assert_eq!(format!(":{bytes}\r\n").into_bytes(), strlen, "bytes are the value's length");
+    assert!(bytes > 4 * 8 * 8, "an envelope of four bars is at least their columns");
     assert_eq!(demo.clear().await.unwrap(), 1, "only the namespace's key");
     assert!(exists(r.port, key("plain").as_str()), "the default entry survives");
 }

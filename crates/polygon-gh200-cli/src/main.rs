@@ -1,72 +1,101 @@
-//! The `polygon-gh200` command. This subcommand: `sim`, the local Polygon simulator.
+//! The `polygon-gh200` command: `demo`, `fetch`, `indicators`, `sim`, `cache stats|clear`.
+//!
+//! Results go to stdout (or the `--out` file), everything else to stderr: logs (tracing, `RUST_LOG`,
+//! `--log-format json`), the progress bar, failures and summaries. Exit status: 0 success, 1 some
+//! ticker failed (or the run was interrupted), 2 bad arguments or configuration.
 
-use std::net::SocketAddr;
+// A binary: its results go to stdout by design (logs go through tracing to stderr).
+#![allow(clippy::print_stdout)]
+
+mod demo;
+mod fetch;
+mod files;
+mod indicators;
+mod progress;
+mod sim;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use polygon_model::RateLimit;
-use tokio::io::AsyncWriteExt;
+use clap::{Parser, Subcommand, ValueEnum};
+use polygon_gh200::Config;
 
 #[derive(Debug, Parser)]
 #[command(name = "polygon-gh200", version, about = "Polygon.io market data, fast, cached and GPU-ready")]
 struct Cli {
+    /// A TOML file with the same keys as the environment variables (the environment wins over it,
+    /// flags over both).
+    #[arg(long, global = true, env = "POLYGON_GH200_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr (level from RUST_LOG, default warn).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline against the in-process simulator: no key, Redis or GPU needed.
+    Demo(demo::DemoArgs),
+    /// Fetch aggregates for many tickers to a CSV or Parquet file (or CSV on stdout).
+    Fetch(fetch::FetchArgs),
+    /// Compute indicators over a file written by `fetch`.
+    Indicators(indicators::IndicatorArgs),
     /// Serve the local Polygon REST API simulator; prints its base URL on the first line of stdout.
-    Sim(SimArgs),
+    Sim(sim::SimArgs),
+    /// The cache: `stats` or `clear` (removes this tool's keys only).
+    Cache {
+        #[arg(value_enum)]
+        action: CacheAction,
+    },
 }
 
-#[derive(Debug, clap::Args)]
-struct SimArgs {
-    /// Listen address; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    addr: SocketAddr,
-    /// Fixed latency added to every response, ms.
-    #[arg(long, default_value_t = 0)]
-    latency_ms: u64,
-    /// Random extra latency, uniform in 0..=N ms (seeded).
-    #[arg(long, default_value_t = 0)]
-    jitter_ms: u64,
-    /// Answer 429 with Retry-After beyond this rate: 5/min, 100/s, or off.
-    #[arg(long, default_value = "off", value_parser = parse_rate)]
-    rate_limit: RateLimitArg,
-    /// Fraction of requests that fail (5xx, reset, truncated or stalled body), 0 to 1.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
-    fault_rate: f64,
-    /// Seed of latency jitter and faults.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Serve HTTPS with a self-signed certificate; its PEM path is printed on the second line.
-    #[arg(long)]
-    tls: bool,
-    /// Accept only this API key (default: any non-empty key).
-    #[arg(long, env = "POLYGON_SIM_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// Freeze the simulator's clock at this Unix ms (default: the real clock).
-    #[arg(long)]
-    now_ms: Option<i64>,
-    /// Tickers that always answer 500, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    fail_tickers: Vec<String>,
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CacheAction {
+    Stats,
+    Clear,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct RateLimitArg(Option<RateLimit>);
-
-fn parse_rate(s: &str) -> Result<RateLimitArg, String> {
-    RateLimit::parse_optional(s).map(RateLimitArg).map_err(|e| e.to_string())
+/// A command's failure: its message and exit status.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
 }
 
-fn parse_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-        _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
+impl Failure {
+    /// Bad arguments or configuration: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
     }
+
+    /// The work failed: exit 1.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure { code: 1, message: message.into() }
+    }
+}
+
+impl From<polygon_gh200::ConfigError> for Failure {
+    fn from(e: polygon_gh200::ConfigError) -> Self {
+        Failure::usage(format!("configuration: {e}"))
+    }
+}
+
+/// The configuration from the environment and the `--config` file.
+pub fn load_config(file: Option<&std::path::Path>) -> Result<Config, Failure> {
+    if let Some(f) = file
+        && !f.is_file()
+    {
+        return Err(Failure::usage(format!("--config {}: no such file", f.display())));
+    }
+    Ok(Config::load(file)?)
 }
 
 fn main() -> ExitCode {
@@ -78,55 +107,66 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match cli.command {
-        Command::Sim(args) => rt.block_on(sim(args)),
+    let config = cli.config.as_deref();
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Sim(args) => Ok(sim::run(args).await),
+            Command::Demo(args) => demo::run(args, config).await,
+            Command::Fetch(args) => fetch::run(args, config).await,
+            Command::Indicators(args) => indicators::run(args, config).await,
+            Command::Cache { action } => cache(action, config).await,
+        }
+    });
+    // Tasks still blocked on the network must not hold the process open.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
     }
 }
 
-async fn sim(a: SimArgs) -> ExitCode {
-    let mut b = polygon_sim::Simulator::builder()
-        .addr(a.addr)
-        .latency_ms(a.latency_ms)
-        .jitter_ms(a.jitter_ms)
-        .rate_limit(a.rate_limit.0)
-        .fault_rate(a.fault_rate)
-        .seed(a.seed)
-        .tls(a.tls)
-        .fail_tickers(a.fail_tickers)
-        .stall(Duration::from_secs(30));
-    if let Some(k) = a.api_key {
-        b = b.api_key(k);
+async fn cache(action: CacheAction, config: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
+    let config = load_config(config)?;
+    let cache = config.cache_builder().build().await.map_err(|e| Failure::usage(format!("cache: {e}")))?;
+    let where_ = polygon_gh200::cache::redact_url(&config.redis_url);
+    if !wait_for_redis(&cache).await {
+        return Err(Failure::failed(format!("Redis at {where_} is not answering")));
     }
-    if let Some(now) = a.now_ms {
-        b = b.now_ms(now);
-    }
-    let handle = match b.build().spawn().await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+    match action {
+        CacheAction::Stats => {
+            let (keys, bytes) = cache.redis_usage().await.map_err(|e| Failure::failed(format!("{where_}: {e}")))?;
+            println!("redis\t{where_}");
+            println!("keys\t{keys}");
+            println!("bytes\t{bytes}");
         }
-    };
-    let mut out = tokio::io::stdout();
-    let mut head = format!("{}\n", handle.base_url());
-    if let Some(cert) = handle.cert_path() {
-        head.push_str(&format!("cert: {}\n", cert.display()));
+        CacheAction::Clear => {
+            let n = cache.clear().await.map_err(|e| Failure::failed(format!("{where_}: {e}")))?;
+            println!("removed\t{n}");
+        }
     }
-    // Flush at once: the first line is how scripts and tests find the simulator.
-    if out.write_all(head.as_bytes()).await.and(out.flush().await).is_err() {
-        return ExitCode::from(1);
+    cache.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether Redis answers within a second (the cache connects in the background).
+pub async fn wait_for_redis(cache: &polygon_gh200::cache::Cache) -> bool {
+    use polygon_gh200::cache::RedisStatus;
+    for _ in 0..20 {
+        match cache.redis_status() {
+            RedisStatus::Up => return true,
+            RedisStatus::Disabled => return false,
+            RedisStatus::Down => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
     }
-    let _ = tokio::signal::ctrl_c().await;
-    let stats = handle.stats();
-    handle.shutdown().await;
-    eprintln!(
-        "sim: {} requests over {} connections, {} faults injected, {} rate-limited",
-        stats.requests, stats.connections, stats.faults, stats.rate_limited
-    );
-    ExitCode::SUCCESS
+    false
 }

@@ -1,0 +1,170 @@
+//! `fetch`: aggregates for many tickers, streamed chunk by chunk into a CSV or Parquet file.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use polygon_gh200::model::{BarColumns, Date, Multiplier, Ticker, Timespan};
+use polygon_gh200::{GpuBackend, PolygonDataSource};
+
+use crate::files::{Frame, TableWriter};
+use crate::progress::ProgressBar;
+use crate::{Failure, load_config};
+
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    /// Tickers, comma-separated (AAPL,MSFT,BRK.B).
+    #[arg(long, value_delimiter = ',', required_unless_present = "tickers_file", conflicts_with = "tickers_file")]
+    tickers: Vec<String>,
+    /// A file of tickers: one per line (or comma-separated); `#` starts a comment.
+    #[arg(long)]
+    tickers_file: Option<PathBuf>,
+    /// First day, YYYY-MM-DD (New York).
+    #[arg(long)]
+    from: String,
+    /// Last day, YYYY-MM-DD (New York), inclusive.
+    #[arg(long)]
+    to: String,
+    /// minute, hour, day, week, month, quarter or year.
+    #[arg(long, default_value = "minute")]
+    timespan: String,
+    /// Timespans per bar.
+    #[arg(long, default_value = "1")]
+    multiplier: String,
+    /// Output file, .csv or .parquet (default: CSV on stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// API root (overrides POLYGON_BASE_URL), e.g. a simulator's URL.
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Concurrent fetches (overrides MAX_WORKERS).
+    #[arg(long)]
+    max_workers: Option<usize>,
+}
+
+/// The validated request.
+struct Request {
+    tickers: Vec<Ticker>,
+    from: Date,
+    to: Date,
+    timespan: Timespan,
+    multiplier: Multiplier,
+}
+
+fn read_tickers_file(path: &Path) -> Result<Vec<String>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("--tickers-file {}: cannot read: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn validate(a: &FetchArgs) -> Result<Request, Failure> {
+    let raw = match &a.tickers_file {
+        Some(f) => read_tickers_file(f)?,
+        None => a.tickers.iter().map(|s| s.trim().to_owned()).collect(),
+    };
+    if raw.is_empty() {
+        return Err(Failure::usage("no tickers given: use --tickers A,B,… or --tickers-file F"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut tickers = Vec::with_capacity(raw.len());
+    for s in raw {
+        let t: Ticker = s.parse().map_err(|e| Failure::usage(format!("ticker {s:?} is invalid: {e}")))?;
+        if seen.insert(t.clone()) {
+            tickers.push(t);
+        }
+    }
+    let date = |flag: &str, s: &str| -> Result<Date, Failure> {
+        s.parse::<Date>().map_err(|e| Failure::usage(format!("--{flag} {s:?}: {e}")))
+    };
+    let (from, to) = (date("from", &a.from)?, date("to", &a.to)?);
+    if from > to {
+        return Err(Failure::usage(format!("--from {from} is after --to {to}")));
+    }
+    let timespan: Timespan =
+        a.timespan.parse().map_err(|e| Failure::usage(format!("--timespan {:?}: {e}", a.timespan)))?;
+    let multiplier: Multiplier =
+        a.multiplier.parse().map_err(|e| Failure::usage(format!("--multiplier {:?}: {e}", a.multiplier)))?;
+    Ok(Request { tickers, from, to, timespan, multiplier })
+}
+
+pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, Failure> {
+    let req = validate(&a)?;
+    let mut config = load_config(config_file)?;
+    if let Some(url) = &a.base_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Failure::usage(format!("--base-url {url:?}: expected http(s)://host[:port]")));
+        }
+        config.base_url = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(n) = a.max_workers {
+        if n == 0 {
+            return Err(Failure::usage("--max-workers 0: expected 1 or more"));
+        }
+        config.max_workers = n;
+    }
+    if config.api_key.is_none() && a.base_url.is_none() {
+        return Err(Failure::usage(
+            "no API key: set POLYGON_API_KEY (or MASSIVE_API_KEY), or try `polygon-gh200 demo`, which needs none",
+        ));
+    }
+    // Fetching computes nothing: never let GPU_BACKEND stand in its way.
+    config.gpu_backend = GpuBackend::Cpu;
+    let mut writer = TableWriter::create(a.out.as_deref()).map_err(Failure::usage)?;
+    let source = PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+
+    let start = Instant::now();
+    let total = req.tickers.len();
+    let bar = ProgressBar::start(source.fetcher(), total as u64);
+    let mut rx =
+        source.fetcher().stream_aggregates(req.tickers.clone(), req.multiplier, req.timespan, req.from, req.to);
+    let (mut done, mut failed, mut interrupted) = (0usize, Vec::new(), false);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => {
+                let Some(chunk) = chunk else { break };
+                done += chunk.columns.num_series();
+                failed.extend(chunk.failures);
+                writer.write(&Frame::bars(&chunk.columns)).map_err(Failure::failed)?;
+            }
+            _ = &mut ctrl_c => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    drop(rx);
+    drop(bar);
+    let empty = BarColumns::new();
+    let rows = writer.rows();
+    writer.finish(&Frame::bars(&empty)).map_err(Failure::failed)?;
+    for (t, e) in &failed {
+        eprintln!("failed: {t}: {e}");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let stats = source.transport().stats();
+    eprintln!(
+        "{} of {total} tickers fetched, {} failed{}; {rows} bars in {secs:.2} s ({:.0} bars/s); {} requests, {} retries, {} chunks from cache",
+        done,
+        failed.len(),
+        if interrupted {
+            format!(", {} not fetched (interrupted)", total - done - failed.len())
+        } else {
+            String::new()
+        },
+        rows as f64 / secs.max(1e-9),
+        stats.requests,
+        stats.retries,
+        source.fetcher().progress().cache_hits,
+    );
+    source.shutdown().await;
+    Ok(if failed.is_empty() && !interrupted { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

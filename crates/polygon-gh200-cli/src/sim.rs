@@ -1,0 +1,99 @@
+//! `sim`: the local Polygon REST API simulator, served until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use polygon_model::RateLimit;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Listen address; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Fixed latency added to every response, ms.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Random extra latency, uniform in 0..=N ms (seeded).
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// Answer 429 with Retry-After beyond this rate: 5/min, 100/s, or off.
+    #[arg(long, default_value = "off", value_parser = parse_rate)]
+    rate_limit: RateLimitArg,
+    /// Fraction of requests that fail (5xx, reset, truncated or stalled body), 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    fault_rate: f64,
+    /// Seed of latency jitter and faults.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Serve HTTPS with a self-signed certificate; its PEM path is printed on the second line.
+    #[arg(long)]
+    tls: bool,
+    /// Accept only this API key (default: any non-empty key).
+    #[arg(long, env = "POLYGON_SIM_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Freeze the simulator's clock at this Unix ms (default: the real clock).
+    #[arg(long)]
+    now_ms: Option<i64>,
+    /// Tickers that always answer 500, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    fail_tickers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitArg(Option<RateLimit>);
+
+fn parse_rate(s: &str) -> Result<RateLimitArg, String> {
+    RateLimit::parse_optional(s).map(RateLimitArg).map_err(|e| e.to_string())
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
+    }
+}
+
+pub async fn run(a: SimArgs) -> ExitCode {
+    let mut b = polygon_sim::Simulator::builder()
+        .addr(a.addr)
+        .latency_ms(a.latency_ms)
+        .jitter_ms(a.jitter_ms)
+        .rate_limit(a.rate_limit.0)
+        .fault_rate(a.fault_rate)
+        .seed(a.seed)
+        .tls(a.tls)
+        .fail_tickers(a.fail_tickers)
+        .stall(Duration::from_secs(30));
+    if let Some(k) = a.api_key {
+        b = b.api_key(k);
+    }
+    if let Some(now) = a.now_ms {
+        b = b.now_ms(now);
+    }
+    let handle = match b.build().spawn().await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = tokio::io::stdout();
+    let mut head = format!("{}\n", handle.base_url());
+    if let Some(cert) = handle.cert_path() {
+        head.push_str(&format!("cert: {}\n", cert.display()));
+    }
+    // Flush at once: the first line is how scripts and tests find the simulator.
+    if out.write_all(head.as_bytes()).await.and(out.flush().await).is_err() {
+        return ExitCode::from(1);
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    let stats = handle.stats();
+    handle.shutdown().await;
+    eprintln!(
+        "sim: {} requests over {} connections, {} faults injected, {} rate-limited",
+        stats.requests, stats.connections, stats.faults, stats.rate_limited
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,456 @@
+//! The `polygon-gh200` command end to end: `fetch` against a simulator process into CSV and
+//! Parquet (read back and compared with the simulator's generator), `indicators` over that output
+//! (compared with the CPU backend), `demo`, Ctrl-C, `cache`, and every bad input exiting 2.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use polygon_gpu::{Backend, CpuBackend};
+use polygon_model::{Bar, BarColumns, Date, Multiplier, Timespan};
+
+const BIN: &str = env!("CARGO_BIN_EXE_polygon-gh200");
+
+struct Sim {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sim(args: &[&str]) -> Sim {
+    let mut child =
+        Command::new(BIN).arg("sim").args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    Sim { child, url: line.trim().to_owned() }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("pgh200-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The CLI with a clean environment: no key, no config file, Redis wherever the test says.
+fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("POLYGON_API_KEY")
+        .env_remove("MASSIVE_API_KEY")
+        .env_remove("POLYGON_GH200_CONFIG")
+        .env_remove("RUST_LOG")
+        // A Redis nobody listens on: these tests are about files, not the cache.
+        .env("REDIS_URL", "redis://127.0.0.1:1/0");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    out
+}
+
+fn expected(ticker: &str, timespan: Timespan, from: &str, to: &str) -> Vec<Bar> {
+    let (from, to): (Date, Date) = (from.parse().unwrap(), to.parse().unwrap());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    polygon_sim::expected_aggregates(ticker, Multiplier::ONE, timespan, from.into(), to.into(), now)
+}
+
+/// One parsed CSV row of bars.
+type Row = (String, i64, [f64; 5], Option<f64>, Option<u64>);
+
+fn read_csv(text: &str) -> Vec<Row> {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("ticker,t,o,h,l,c,v,vw,n"), "the header, exactly");
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 9, "{l}");
+            let x = |i: usize| f[i].parse::<f64>().unwrap();
+            (
+                f[0].to_owned(),
+                f[1].parse().unwrap(),
+                [x(2), x(3), x(4), x(5), x(6)],
+                (!f[7].is_empty()).then(|| x(7)),
+                (!f[8].is_empty()).then(|| f[8].parse().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Reads a Parquet file with the parquet crate's row API (not the CLI's column reader).
+fn read_parquet(path: &Path) -> Vec<Row> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let r = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let fields: Vec<String> =
+        r.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_owned()).collect();
+    assert_eq!(fields.join(","), "ticker,t,o,h,l,c,v,vw,n");
+    r.get_row_iter(None)
+        .unwrap()
+        .map(|row| {
+            let row = row.unwrap();
+            let cols: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+            let f = |i: usize| match cols[i] {
+                Field::Double(x) => Some(*x),
+                Field::Null => None,
+                other => panic!("column {i}: {other:?}"),
+            };
+            let t = match cols[1] {
+                Field::TimestampMillis(t) => *t,
+                other => panic!("t is a UTC millisecond timestamp, not {other:?}"),
+            };
+            let ticker = match cols[0] {
+                Field::Str(s) => s.clone(),
+                other => panic!("{other:?}"),
+            };
+            let n = match cols[8] {
+                Field::Long(n) => Some(*n as u64),
+                Field::Null => None,
+                other => panic!("{other:?}"),
+            };
+            (ticker, t, [f(2).unwrap(), f(3).unwrap(), f(4).unwrap(), f(5).unwrap(), f(6).unwrap()], f(7), n)
+        })
+        .collect()
+}
+
+fn rows_of(ticker: &str, bars: &[Bar]) -> Vec<Row> {
+    bars.iter().map(|b| (ticker.to_owned(), b.t, [b.o, b.h, b.l, b.c, b.v], b.vw, b.n)).collect()
+}
+
+#[test]
+fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker() {
+    let sim = sim(&["--fail-tickers", "FAIL"]);
+    let dir = TempDir::new("fetch");
+    let (from, to) = ("2024-03-01", "2024-04-15"); // two calendar months: several chunks per ticker
+    let want: Vec<Row> =
+        ["AAPL", "MSFT", "BRK.B"].iter().flat_map(|t| rows_of(t, &expected(t, Timespan::Minute, from, to))).collect();
+    assert!(want.len() > 30_000, "a real range: {} bars", want.len());
+    for out in ["bars.csv", "bars.parquet"] {
+        let path = dir.path(out);
+        let o = cli(
+            &[
+                "fetch",
+                "--tickers",
+                "AAPL,MSFT,FAIL,BRK.B,AAPL",
+                "--from",
+                from,
+                "--to",
+                to,
+                "--out",
+                path.to_str().unwrap(),
+                "--base-url",
+                &sim.url,
+            ],
+            &[("POLYGON_API_KEY", "k"), ("BATCH_SIZE", "2")],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "a failed ticker makes exit 1: {err}");
+        let failed: Vec<&str> = err.lines().filter(|l| l.starts_with("failed: ")).collect();
+        assert_eq!(failed.len(), 1, "{err}");
+        assert!(failed[0].starts_with("failed: FAIL: ") && failed[0].contains("500"), "{}", failed[0]);
+        assert!(o.stdout.is_empty(), "nothing on stdout when writing a file");
+        let got = if out.ends_with(".csv") {
+            read_csv(&std::fs::read_to_string(&path).unwrap())
+        } else {
+            read_parquet(&path)
+        };
+        assert_eq!(got.len(), want.len(), "{out}");
+        assert!(got == want, "{out}: every bar equal to the generator's, tickers in order, AAPL once");
+        assert!(!dir.path(&format!("{out}.partial")).exists());
+    }
+
+    // Without --out: CSV on stdout, and nothing else there.
+    let o = cli(
+        &["fetch", "--tickers", "MSFT", "--from", "2024-03-04", "--to", "2024-03-04", "--timespan", "hour"],
+        &[("POLYGON_API_KEY", "k"), ("POLYGON_BASE_URL", &sim.url)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = read_csv(&String::from_utf8(o.stdout).unwrap());
+    assert_eq!(got, rows_of("MSFT", &expected("MSFT", Timespan::Hour, "2024-03-04", "2024-03-04")));
+    assert_eq!(got.len(), 16, "04:00 to 20:00 New York, hourly");
+
+    // Indicators over both files: equal to the CPU backend over the generator's bars.
+    let mut cols = BarColumns::new();
+    for t in ["AAPL", "MSFT", "BRK.B"] {
+        cols.begin_series(t.parse().unwrap());
+        for b in expected(t, Timespan::Minute, from, to) {
+            cols.push(&b);
+        }
+    }
+    let ind = CpuBackend::new().compute(&cols).unwrap();
+    for (input, output) in [("bars.csv", "ind.csv"), ("bars.parquet", "ind.csv"), ("bars.csv", "ind.parquet")] {
+        let o = cli(
+            &[
+                "indicators",
+                "--in",
+                dir.path(input).to_str().unwrap(),
+                "--out",
+                dir.path(output).to_str().unwrap(),
+                "--backend",
+                "cpu",
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        if output.ends_with(".csv") {
+            let text = std::fs::read_to_string(dir.path(output)).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(
+                lines.next(),
+                Some("ticker,t,log_return,sma_20,ema_20,std_20,bb_upper_20,bb_lower_20,rsi_14,vwap")
+            );
+            let mut n = 0;
+            for (i, line) in lines.enumerate() {
+                let f: Vec<&str> = line.split(',').collect();
+                assert_eq!(f[1].parse::<i64>().unwrap(), cols.t[i]);
+                for (k, col) in ind.columns().iter().enumerate() {
+                    let want = col[i];
+                    let got = if f[2 + k].is_empty() { f64::NAN } else { f[2 + k].parse().unwrap() };
+                    assert!(got == want || (got.is_nan() && want.is_nan()), "row {i} col {k}: {got} vs {want}");
+                }
+                n += 1;
+            }
+            assert_eq!(n, cols.len());
+        } else {
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let r = SerializedFileReader::new(std::fs::File::open(dir.path(output)).unwrap()).unwrap();
+            assert_eq!(r.metadata().file_metadata().num_rows() as usize, cols.len());
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_leaves_a_complete_parquet_of_the_tickers_it_finished() {
+    let sim = sim(&["--latency-ms", "40"]);
+    let dir = TempDir::new("ctrlc");
+    let path = dir.path("bars.parquet");
+    let tickers: Vec<String> =
+        polygon_sim::market::Universe::get().profiles().iter().take(400).map(|p| p.ticker.clone()).collect();
+    let mut child = Command::new(BIN)
+        .args(["fetch", "--tickers", &tickers.join(","), "--from", "2024-03-04", "--to", "2024-03-08"])
+        .args(["--out", path.to_str().unwrap(), "--base-url", &sim.url])
+        .env("POLYGON_API_KEY", "k")
+        .env("BATCH_SIZE", "10")
+        .env("MAX_WORKERS", "2")
+        .env("REDIS_URL", "redis://127.0.0.1:1/0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some chunks are written (the .partial file grows), then interrupt.
+    let partial = dir.path("bars.parquet.partial");
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 200_000 {
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let rows = read_parquet(&path);
+    let names: Vec<String> = rows.iter().map(|r| r.0.clone()).fold(Vec::new(), |mut v, t| {
+        if v.last() != Some(&t) {
+            v.push(t);
+        }
+        v
+    });
+    assert!(!names.is_empty() && names.len() < tickers.len(), "some, not all: {}", names.len());
+    assert_eq!(names[..], tickers[..names.len()], "whole chunks in order");
+    let want: Vec<Row> =
+        names.iter().flat_map(|t| rows_of(t, &expected(t, Timespan::Minute, "2024-03-04", "2024-03-08"))).collect();
+    assert!(rows == want, "every ticker in the file is complete");
+}
+
+#[test]
+fn demo_runs_to_its_summary() {
+    let dir = TempDir::new("demo");
+    let o = cli(
+        &["demo", "--tickers", "6", "--from", "2024-10-01", "--to", "2024-10-04", "--out-dir", dir.0.to_str().unwrap()],
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("memory tier (no Redis answered"), "{out}");
+    let field = |name: &str| -> Vec<String> {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
+        line[name.len()..].split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(field("tickers")[0], "6");
+    assert_eq!(field("API requests"), ["6", "0"], "warm run is all cache");
+    assert!(field("bars")[0].parse::<usize>().unwrap() > 1000);
+    assert_eq!(field("backend")[0], "cpu");
+    let rows = read_parquet(&dir.path("bars.parquet"));
+    assert_eq!(rows.len(), field("bars")[0].parse::<usize>().unwrap());
+    assert!(dir.path("indicators.parquet").is_file());
+}
+
+#[test]
+fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
+    let dir = TempDir::new("bad");
+    let tickers_file = dir.path("tickers.txt");
+    std::fs::write(&tickers_file, "AAPL\n# comment\nMSFT, BAD TICKER\n").unwrap();
+    let missing = dir.path("missing.txt");
+    let tf = tickers_file.to_str().unwrap();
+    let ms = missing.to_str().unwrap();
+    let key = [("POLYGON_API_KEY", "k")];
+    fn fetch<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["fetch", "--base-url", "http://127.0.0.1:9"];
+        v.extend_from_slice(extra);
+        v
+    }
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (fetch(&["--tickers", "AAPL", "--from", "2024-02-01", "--to", "2024-01-01"]), key.to_vec(), "after --to"),
+        (fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-13-01"]), key.to_vec(), "--to"),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--timespan", "fortnight"]),
+            key.to_vec(),
+            "--timespan",
+        ),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--multiplier", "0"]),
+            key.to_vec(),
+            "--multiplier",
+        ),
+        (fetch(&["--tickers", "../x", "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "\"../x\""),
+        (fetch(&["--tickers", "A/B", "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "\"A/B\""),
+        (fetch(&["--tickers-file", ms, "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "missing.txt"),
+        (fetch(&["--tickers-file", tf, "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "BAD TICKER"),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--out", "x.xlsx"]),
+            key.to_vec(),
+            ".csv or .parquet",
+        ),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02"]),
+            vec![("POLYGON_API_KEY", "k"), ("MAX_WORKERS", "lots")],
+            "MAX_WORKERS",
+        ),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02"]),
+            vec![("POLYGON_API_KEY", "k"), ("POLYGON_RATE_LIMIT", "5/fortnight")],
+            "POLYGON_RATE_LIMIT",
+        ),
+        (vec!["fetch", "--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02"], vec![], "POLYGON_API_KEY"),
+        (vec!["indicators", "--in", ms, "--out", "x.csv"], vec![], "missing.txt"),
+        (vec!["indicators", "--in", tf, "--out", "x.csv"], vec![], "tickers.txt"),
+        (vec!["indicators", "--in", tf, "--out", "x.csv", "--backend", "gpu"], vec![], "--backend"),
+        (vec!["demo", "--tickers", "0"], vec![], "--tickers"),
+        (vec!["--config", ms, "cache", "stats"], vec![], "missing.txt"),
+    ];
+    for (args, env, says) in cases {
+        let o = cli(&args, &env);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {says:?} not in {err}");
+        assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+    // A key never shows, even in a configuration error.
+    let o = cli(&["fetch", "--tickers", "AAPL", "--from", "x", "--to", "y"], &[("POLYGON_API_KEY", "sekrit-key-123")]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("sekrit"));
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn asking_for_cuda_in_a_build_without_it_is_a_clear_error() {
+    let dir = TempDir::new("cuda");
+    let input = dir.path("bars.csv");
+    std::fs::write(&input, "ticker,t,o,h,l,c,v,vw,n\nAAPL,1704205800000,1,1,1,1,1,,\n").unwrap();
+    let out = dir.path("ind.csv");
+    let o =
+        cli(&["indicators", "--in", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cuda"], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--features cuda"), "{err}");
+    assert!(!out.exists(), "no output file on failure");
+}
+
+/// A redis-server of our own on a free port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let redis = Redis { child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return redis;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_uses_redis_when_it_answers_and_cache_stats_and_clear_see_its_keys() {
+    let redis = Redis::start();
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let dir = TempDir::new("demo-redis");
+    let env = [("REDIS_URL", url.as_str())];
+    let demo = || {
+        let args = ["demo", "--tickers", "4", "--from", "2024-10-01", "--to", "2024-10-02", "--out-dir"];
+        let mut args = args.to_vec();
+        args.push(dir.0.to_str().unwrap());
+        cli(&args, &env)
+    };
+    let o = demo();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains(&format!("Redis at {url}")), "{out}");
+    assert!(out.contains("4 Redis"), "the warm run is served by Redis: {out}");
+    let stats = |env: &[(&str, &str)]| {
+        let o = cli(&["cache", "stats"], env);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8(o.stdout).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("keys\t")).unwrap().parse::<u64>().unwrap()
+    };
+    assert_eq!(stats(&env), 4, "one month chunk per ticker, under pgh200:demo:");
+    // A second demo starts cold again: it clears its own namespace first.
+    let o = demo();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("API requests                         4            0"));
+    let o = cli(&["cache", "clear"], &env);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "removed\t4");
+    assert_eq!(stats(&env), 0);
+    // No Redis at the address: a clear failure, exit 1.
+    let o = cli(&["cache", "stats"], &[("REDIS_URL", "redis://127.0.0.1:1/0")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not answering"));
+}
