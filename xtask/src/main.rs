@@ -2,23 +2,50 @@
 
 #![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
+mod cuda;
+
 use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  ci                 formatting, clippy (-D warnings), the whole test suite, the embedded PTX
+                     check and the CUDA build (stub driver), as CI runs them
+  kernels [--check]  compile kernels/*.cu to PTX for compute_90 (NVRTC from the pip wheel
+                     nvidia-cuda-nvrtc-cu12; nvcc with --nvcc) into crates/polygon-gpu/ptx/;
+                     --check fails if the committed PTX is not what the sources give
+  cuda-stub          write a stub libcuda.so under target/cuda-stub/lib64 (what CUDA_LIBRARY_PATH
+                     must name for `cargo build --features cuda` on a machine without CUDA)
+  cuda-build         cuda-stub, then clippy -D warnings on the CUDA build of polygon-gpu and the CLI
+  gpu-check          build target/gpu-check/gpu_check (CUDA tests + benchmark, PTX embedded) and
+                     run it: on a GPU machine it prints the table for docs/benchmarks.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("kernels") => cuda::kernels(&rest),
+        Some("cuda-stub") => match cuda::stub() {
+            Ok(dir) => {
+                println!("CUDA_LIBRARY_PATH={}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xtask cuda-stub: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("cuda-build") => cuda::build(),
+        Some("gpu-check") => cuda::gpu_check(),
         _ => {
-            eprintln!(
-                "usage: cargo xtask ci\n\n  ci    formatting, clippy (-D warnings) and the whole test suite, as CI runs them"
-            );
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
 }
 
 /// Runs one cargo step, echoing it; false when it fails.
-fn cargo(args: &[&str]) -> bool {
+pub(crate) fn cargo(args: &[&str]) -> bool {
     println!("$ cargo {}", args.join(" "));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     Command::new(cargo).args(args).status().map(|s| s.success()).unwrap_or(false)
@@ -35,6 +62,14 @@ fn ci() -> ExitCode {
             eprintln!("xtask ci: `cargo {}` failed", step.join(" "));
             return ExitCode::FAILURE;
         }
+    }
+    if cuda::kernels(&["--check"]) != ExitCode::SUCCESS {
+        eprintln!("xtask ci: the embedded PTX is not what kernels/*.cu give: run `cargo xtask kernels`");
+        return ExitCode::FAILURE;
+    }
+    if cuda::build() != ExitCode::SUCCESS {
+        eprintln!("xtask ci: the CUDA build (--features cuda, stub driver) failed");
+        return ExitCode::FAILURE;
     }
     println!("xtask ci: all checks passed");
     ExitCode::SUCCESS

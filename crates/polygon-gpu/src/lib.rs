@@ -1,6 +1,7 @@
 //! Indicator computation over [`BarColumns`]: the [`Backend`] trait and [`CpuBackend`] (rayon),
-//! with design.md's semantics (pandas-compatible). The CUDA backend for Grace-Hopper (feature
-//! `cuda`, issue 6) is not built yet; [`Backend`] is the seam it will plug into.
+//! with design.md's semantics (pandas-compatible), and with feature `cuda` the CUDA backend
+//! (`cuda::CudaBackend`: kernels parallel across time, unified or device memory, double-buffered).
+//! [`select`] picks one as `GPU_BACKEND` says.
 //!
 //! | column | definition |
 //! |---|---|
@@ -29,6 +30,10 @@
 //! assert_eq!(ind.rsi_14[20], 100.0); // no losses
 //! ```
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod synthetic;
+
 use polygon_model::{BarColumns, ny_date_minute};
 use rayon::prelude::*;
 
@@ -42,6 +47,14 @@ pub enum Error {
         /// `cuda`, …
         backend: &'static str,
         /// Why.
+        reason: String,
+    },
+    /// The backend failed while computing (a device error).
+    #[error("backend {backend} failed: {reason}")]
+    Failed {
+        /// `cuda`, …
+        backend: &'static str,
+        /// What failed.
         reason: String,
     },
 }
@@ -104,6 +117,15 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// [`Error::Unavailable`] when the backend cannot run here.
     fn compute(&self, bars: &BarColumns) -> Result<Indicators, Error>;
+
+    /// Indicators of several chunks. Backends that can overlap one chunk's transfers with another's
+    /// computation (CUDA, double-buffered) override it; the default runs them one by one.
+    ///
+    /// # Errors
+    /// As [`Backend::compute`].
+    fn compute_all(&self, chunks: &[BarColumns]) -> Result<Vec<Indicators>, Error> {
+        chunks.iter().map(|c| self.compute(c)).collect()
+    }
 }
 
 /// Which backend to use (design.md's `GPU_BACKEND`).
