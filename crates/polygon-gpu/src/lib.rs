@@ -218,10 +218,26 @@ impl CpuBackend {
 const W: usize = 20;
 const RSI: usize = 14;
 
+/// Sum in four independent lanes: the same two-pass arithmetic as a plain loop (rounding differs
+/// only in the last bits) without one long chain of dependent additions.
+#[inline(always)]
+fn sum4(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = x.chunks_exact(4);
+    for c in &mut chunks {
+        for k in 0..4 {
+            acc[k] += f(c[k]);
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// Mean and population variance of a window, two passes.
+#[inline(always)]
 fn mean_var(x: &[f64]) -> (f64, f64) {
-    let m = x.iter().sum::<f64>() / x.len() as f64;
-    let ss = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>();
+    let m = sum4(x, |v| v) / x.len() as f64;
+    let ss = sum4(x, |v| (v - m) * (v - m));
     (m, ss / x.len() as f64)
 }
 
@@ -268,10 +284,24 @@ fn series(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], out
         }
     }
     let (mut pv, mut vol, mut day) = (0.0, 0.0, i32::MIN);
+    // The New York day of t[i] changes only when t leaves [day_start, day_end): do the calendar
+    // computation only then, not for every bar.
+    let (mut day_start, mut day_end) = (i64::MAX, i64::MIN);
     for i in 0..n {
-        let d = ny_date_minute(t[i]).map_or(i32::MIN, |(d, _)| d.days());
-        if d != day {
-            (pv, vol, day) = (0.0, 0.0, d);
+        if t[i] < day_start || t[i] >= day_end {
+            let d = match ny_date_minute(t[i]) {
+                Ok((d, _)) => {
+                    (day_start, day_end) = (d.ny_unix_ms(0), d.add_days(1).ny_unix_ms(0));
+                    d.days()
+                }
+                Err(_) => {
+                    (day_start, day_end) = (i64::MAX, i64::MIN);
+                    i32::MIN
+                }
+            };
+            if d != day {
+                (pv, vol, day) = (0.0, 0.0, d);
+            }
         }
         let price = if vw[i].is_nan() { (h[i] + l[i] + c[i]) / 3.0 } else { vw[i] };
         pv += price * v[i];
