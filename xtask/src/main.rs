@@ -2,12 +2,15 @@
 
 #![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
+mod bench;
 mod cuda;
 
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: cargo xtask <command>
 
+  bench MODE         enhanced | scaling-test | large-scale: the seed's claims measured against a
+                     simulator process and a redis-server of its own; JSON in target/bench/
   ci                 formatting, clippy (-D warnings), the whole test suite, the embedded PTX
                      check and the CUDA build (stub driver), as CI runs them
   kernels [--check]  compile kernels/*.cu to PTX for compute_90 (NVRTC from the pip wheel
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         },
         Some("cuda-build") => cuda::build(),
         Some("gpu-check") => cuda::gpu_check(),
+        Some("bench") => bench::run(&rest),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)

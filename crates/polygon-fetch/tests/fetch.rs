@@ -1,9 +1,11 @@
 //! The fetch pipeline against the simulator and a real redis-server: exact bars, whole batches,
 //! named failures, warm reruns with zero requests, loops that end, drops that store nothing partial.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::Redis;
 use polygon_cache::{Cache, CacheKey};
 use polygon_fetch::{FetchConfig, FetchError, Fetcher, plan};
 use polygon_model::{BarColumns, Date, Multiplier, Sort, Ticker, TimeBound, Timespan};
@@ -11,38 +13,6 @@ use polygon_sim::{SimHandle, Simulator};
 use polygon_transport::{ApiKey, Transport};
 
 const NOW: i64 = 1_751_241_600_000; // 2025-06-30 00:00 UTC
-
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis(child, port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.1)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn d(s: &str) -> Date {
     s.parse().unwrap()

@@ -36,6 +36,10 @@ pub struct SimArgs {
     /// Freeze the simulator's clock at this Unix ms (default: the real clock).
     #[arg(long)]
     now_ms: Option<i64>,
+    /// Bound of the cache of rendered bodies, MiB (0: render every response afresh, so a repeated
+    /// request costs what the first did; benchmarks use 0).
+    #[arg(long, default_value_t = 256)]
+    body_cache_mb: usize,
     /// Tickers that always answer 500, comma-separated.
     #[arg(long, value_delimiter = ',')]
     fail_tickers: Vec<String>,
@@ -65,6 +69,7 @@ pub async fn run(a: SimArgs) -> ExitCode {
         .seed(a.seed)
         .tls(a.tls)
         .fail_tickers(a.fail_tickers)
+        .body_cache_bytes(a.body_cache_mb << 20)
         .stall(Duration::from_secs(30));
     if let Some(k) = a.api_key {
         b = b.api_key(k);

@@ -454,3 +454,68 @@ fn demo_uses_redis_when_it_answers_and_cache_stats_and_clear_see_its_keys() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not answering"));
 }
+
+/// Every key and value in a Redis, as raw bytes (KEYS, then DUMP of each).
+fn redis_dump(port: u16) -> Vec<u8> {
+    let cli = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--no-raw"])
+            .args(args)
+            .output()
+            .expect("redis-cli")
+            .stdout
+    };
+    let keys = String::from_utf8_lossy(&cli(&["--raw", "KEYS", "*"])).into_owned();
+    let mut all = keys.clone().into_bytes();
+    for k in keys.lines().filter(|k| !k.is_empty()) {
+        all.extend(cli(&["--raw", "GET", k]));
+    }
+    all
+}
+
+#[test]
+fn no_key_ever_appears_in_output_logs_errors_files_or_redis() {
+    const RIGHT: &str = "rightKEY-8d2e71c0";
+    const WRONG: &str = "wrongKEY-5f3a9c44";
+    let sim = sim(&["--api-key", RIGHT]);
+    let redis = Redis::start();
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let dir = TempDir::new("secrets");
+    let mut seen: Vec<u8> = Vec::new();
+    let mut traced = false;
+    for (key, format, log, code) in [
+        (WRONG, "csv", "text", 1),
+        (WRONG, "parquet", "json", 1),
+        (RIGHT, "csv", "text", 0),
+        (RIGHT, "parquet", "json", 0),
+    ] {
+        let out = dir.path(&format!("bars-{key}.{format}"));
+        let o = cli(
+            &["--log-format", log, "fetch", "--tickers", "AAPL,MSFT", "--from", "2024-03-04", "--to", "2024-03-05"]
+                .iter()
+                .copied()
+                .chain(["--out", out.to_str().unwrap(), "--base-url", &sim.url])
+                .collect::<Vec<_>>(),
+            &[("POLYGON_API_KEY", key), ("RUST_LOG", "trace"), ("REDIS_URL", &url)],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        if code == 1 {
+            assert!(err.contains("401"), "the wrong key is refused: {err}");
+        }
+        traced |= err.contains("TRACE");
+        seen.extend(o.stdout);
+        seen.extend(o.stderr);
+        if let Ok(bytes) = std::fs::read(&out) {
+            seen.extend(bytes);
+        }
+    }
+    assert!(traced, "trace-level logs were written");
+    let stored = redis_dump(redis.port);
+    assert!(stored.len() > 1000, "the right key's run cached its bars in Redis");
+    seen.extend(stored);
+    for key in [RIGHT, WRONG] {
+        let found = seen.windows(key.len()).any(|w| w == key.as_bytes());
+        assert!(!found, "{key} leaked into stdout, stderr, logs, a file or Redis");
+    }
+}

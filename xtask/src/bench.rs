@@ -1,0 +1,105 @@
+//! `cargo xtask bench <enhanced|scaling-test|large-scale>`: builds the release binaries, starts a
+//! simulator process (TLS, 20 ms latency) and a redis-server of its own on a free port (when one is
+//! installed; else the memory tier is used and said), runs the driver
+//! (`crates/polygon-gh200/examples/bench.rs`), and leaves JSON in `target/bench/<mode>.json`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(0, |a| a.port())
+}
+
+pub fn run(args: &[&str]) -> ExitCode {
+    let Some(&mode) = args.first() else {
+        eprintln!("usage: cargo xtask bench <enhanced|scaling-test|large-scale> [--latency-ms N]");
+        return ExitCode::from(2);
+    };
+    if !["enhanced", "scaling-test", "large-scale"].contains(&mode) {
+        eprintln!("xtask bench: unknown mode {mode:?}: enhanced, scaling-test or large-scale");
+        return ExitCode::from(2);
+    }
+    let latency = args.iter().position(|a| *a == "--latency-ms").and_then(|i| args.get(i + 1)).copied().unwrap_or("20");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
+    for build in [
+        &["build", "--release", "--locked", "-p", "polygon-gh200-cli"][..],
+        &["build", "--release", "--locked", "-p", "polygon-gh200", "--example", "bench"][..],
+    ] {
+        if !crate::cargo(build) {
+            return ExitCode::FAILURE;
+        }
+    }
+    let cert_dir = root.join("target/bench/sim-cert");
+    let _ = std::fs::create_dir_all(&cert_dir);
+    let mut sim = match Command::new(root.join("target/release/polygon-gh200"))
+        .args(["sim", "--tls", "--latency-ms", latency, "--api-key", "bench-key"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask bench: starting the simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = BufReader::new(sim.stdout.take().expect("piped"));
+    let (mut url, mut cert) = (String::new(), String::new());
+    let _ = out.read_line(&mut url);
+    let _ = out.read_line(&mut cert);
+    let _sim = Killed(sim);
+    let url = url.trim().to_owned();
+    let cert = cert.trim().trim_start_matches("cert: ").to_owned();
+    let port = free_port();
+    let redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--maxmemory", "8gb"])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()
+        .map(Killed);
+    let redis_url = match &redis {
+        Some(_) => {
+            for _ in 0..200 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            format!("redis://127.0.0.1:{port}/0")
+        }
+        None => {
+            println!("xtask bench: redis-server is not installed: the memory tier is used");
+            "none".to_owned()
+        }
+    };
+    let json = root.join(format!("target/bench/{mode}.json"));
+    println!("xtask bench {mode}: simulator {url} (TLS, {latency} ms), redis {redis_url}");
+    let python = Command::new("python3").args(["-c", "import massive"]).status().is_ok_and(|s| s.success());
+    if !python {
+        println!(
+            "xtask bench: the official client is not installed (pip install massive==2.9.1): its rows are skipped"
+        );
+    }
+    let mut driver = Command::new(root.join("target/release/examples/bench"));
+    driver
+        .arg(mode)
+        .args(["--base-url", &url, "--ca", &cert, "--redis-url", &redis_url, "--latency-ms", latency])
+        .arg("--out")
+        .arg(&json);
+    if python {
+        driver.arg("--python");
+    }
+    let ok = driver.status().is_ok_and(|s| s.success());
+    drop(redis);
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
