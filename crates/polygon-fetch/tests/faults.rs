@@ -218,6 +218,14 @@ async fn the_fault_matrix_loses_no_data_and_leaves_nothing_partial() {
         )
         .await,
         scenario("next_url that loops", b().loop_next_url(true), RedisFault::None, &clean, clean_requests).await,
+        scenario(
+            "valid JSON of the wrong shape (AAPL: results missing; TSLA: a price as a string)",
+            b().wrong_shape_tickers(["AAPL", "TSLA"]),
+            RedisFault::None,
+            &clean,
+            clean_requests,
+        )
+        .await,
         scenario("Redis killed midway, restarted", b(), RedisFault::Killed, &clean, clean_requests).await,
         scenario("Redis paused (SIGSTOP) midway", b(), RedisFault::Paused, &clean, clean_requests).await,
         scenario("Redis with a wrong password", b(), RedisFault::WrongPassword, &clean, clean_requests).await,
@@ -245,6 +253,9 @@ async fn the_fault_matrix_loses_no_data_and_leaves_nothing_partial() {
     // The looping cursor is the one fault no retry can fix: every ticker is reported, none hangs.
     assert_eq!(rows[3].failed.len(), batch().len());
     assert!(rows[3].failed.iter().all(|f| f.contains("pagination")), "{:?}", rows[3].failed);
+    // Wrong-shape bodies are reported for exactly the two tickers served them.
+    let wrong: Vec<&str> = rows[4].failed.iter().map(|f| f.split(':').next().unwrap()).collect();
+    assert_eq!(wrong, ["AAPL", "TSLA"], "{:?}", rows[4].failed);
     for r in rows.iter().filter(|r| r.name.starts_with("Redis") || r.name == "clean") {
         assert!(r.failed.is_empty(), "{}: Redis trouble never fails a ticker: {:?}", r.name, r.failed);
     }

@@ -63,6 +63,7 @@ pub struct Simulator {
     pub(crate) cert_dir: Option<PathBuf>,
     pub(crate) now_ms: Option<i64>,
     pub(crate) fail_tickers: Vec<String>,
+    pub(crate) wrong_shape_tickers: Vec<String>,
     pub(crate) body_cache_bytes: usize,
     pub(crate) loop_next_url: bool,
 }
@@ -80,6 +81,7 @@ impl std::fmt::Debug for Simulator {
             .field("tls", &self.tls)
             .field("now_ms", &self.now_ms)
             .field("fail_tickers", &self.fail_tickers)
+            .field("wrong_shape_tickers", &self.wrong_shape_tickers)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +102,7 @@ impl Simulator {
             cert_dir: None,
             now_ms: None,
             fail_tickers: Vec::new(),
+            wrong_shape_tickers: Vec::new(),
             body_cache_bytes: 256 << 20,
             loop_next_url: false,
         })
@@ -183,6 +186,14 @@ impl SimulatorBuilder {
     /// that ends after "now".
     pub fn now_ms(mut self, ms: i64) -> Self {
         self.0.now_ms = Some(ms);
+        self
+    }
+
+    /// Tickers whose aggregates answer 200 with valid JSON of the wrong shape: `results` missing
+    /// while `resultsCount` says there are bars (tickers whose first letter is A-M), or a price
+    /// sent as a string (N-Z).
+    pub fn wrong_shape_tickers(mut self, tickers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.0.wrong_shape_tickers = tickers.into_iter().map(Into::into).collect();
         self
     }
 

@@ -487,10 +487,23 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         c.endpoints[i].fetch_add(1, Relaxed);
     }
     let ticker = ticker.or_else(|| ticker_of(&path));
-    if ticker.is_some_and(|t| cfg.fail_tickers.contains(&t)) {
+    if ticker.as_ref().is_some_and(|t| cfg.fail_tickers.contains(t)) {
         c.faults.fetch_add(1, Relaxed);
         let body = render::error_body("ERROR", &rid, "simulated server error for this ticker");
         return Ok(json_response(500, body, &rid, None, &shared));
+    }
+    if let Some(t) = ticker.as_ref().filter(|t| endpoint == Endpoint::Aggs && cfg.wrong_shape_tickers.contains(t)) {
+        c.faults.fetch_add(1, Relaxed);
+        let body = if t.as_bytes()[0] <= b'M' {
+            format!(
+                r#"{{"ticker":"{t}","queryCount":5,"resultsCount":5,"adjusted":true,"status":"OK","request_id":"{rid}"}}"#
+            )
+        } else {
+            format!(
+                r#"{{"ticker":"{t}","queryCount":1,"resultsCount":1,"adjusted":true,"results":[{{"v":100,"vw":1.5,"o":"1.5","c":1.5,"h":1.5,"l":1.5,"t":1709560800000,"n":1}}],"status":"OK","request_id":"{rid}"}}"#
+            )
+        };
+        return Ok(json_response(200, body.into_bytes(), &rid, None, &shared));
     }
     if status != 200 {
         if status == 403 { &c.auth_failures } else { &c.client_errors }.fetch_add(1, Relaxed);
