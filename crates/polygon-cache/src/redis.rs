@@ -1,7 +1,7 @@
 //! The Redis tier through fred: a pool with a never-giving-up reconnect policy, a short command
 //! timeout, fail-fast while disconnected, and an up/down flag a health check keeps current.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,10 +11,16 @@ use fred::prelude::*;
 const UNLOCK: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
+/// Timeouts in a row, on a connection that is still up, before Redis counts as down: one slow
+/// reply under load is not an outage (it is a miss, and the caller goes on), but a paused server
+/// must stop costing every caller its timeout.
+const TIMEOUTS_BEFORE_DOWN: u32 = 3;
+
 pub(crate) struct RedisTier {
     pool: Pool,
     opts: Options,
     up: AtomicBool,
+    timeouts: AtomicU32,
 }
 
 impl RedisTier {
@@ -34,18 +40,24 @@ impl RedisTier {
         let _connection_task = pool.connect();
         let up = tokio::time::timeout(timeout * 4, pool.wait_for_connect()).await.is_ok_and(|r| r.is_ok());
         let opts = Options { fail_fast: true, timeout: Some(timeout), max_attempts: Some(1), ..Default::default() };
-        Ok(RedisTier { pool, opts, up: AtomicBool::new(up) })
+        Ok(RedisTier { pool, opts, up: AtomicBool::new(up), timeouts: AtomicU32::new(0) })
     }
 
     pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
-    /// Marks Redis down after an error that says it is unreachable or too slow; returns whether it was.
+    /// Marks Redis down after an error that says it is unreachable, or after
+    /// [`TIMEOUTS_BEFORE_DOWN`] timeouts in a row; returns whether it now counts as unreachable.
     pub(crate) fn note_error(&self, e: &Error) -> bool {
-        let unreachable =
-            matches!(e.kind(), ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Protocol)
-                || !self.pool.is_connected();
+        let connected = self.pool.is_connected();
+        let unreachable = match e.kind() {
+            ErrorKind::Timeout if connected => {
+                self.timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= TIMEOUTS_BEFORE_DOWN
+            }
+            ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Protocol => true,
+            _ => !connected,
+        };
         if unreachable && self.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(error = %e, "redis unreachable: serving from memory until it answers again");
         }
@@ -54,20 +66,28 @@ impl RedisTier {
 
     /// One health probe: PING with the command timeout. Brings Redis back into use when it answers.
     pub(crate) async fn probe(&self) -> bool {
-        let ok = self.pool.with_options(&self.opts).ping::<String>(None).await.is_ok();
+        let ok = self.answered(self.pool.with_options(&self.opts).ping::<String>(None).await).is_ok();
         if ok && !self.up.swap(true, Ordering::Relaxed) {
             tracing::info!("redis answers again: using it");
         }
         ok
     }
 
+    /// A reply came: the run of timeouts is over.
+    fn answered<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
+        if r.is_ok() {
+            self.timeouts.store(0, Ordering::Relaxed);
+        }
+        r
+    }
+
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>, Error> {
-        self.pool.with_options(&self.opts).get::<Option<Bytes>, _>(key).await
+        self.answered(self.pool.with_options(&self.opts).get::<Option<Bytes>, _>(key).await)
     }
 
     pub(crate) async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), Error> {
         let px = Expiration::PX(ttl.as_millis().max(1) as i64);
-        self.pool.with_options(&self.opts).set::<(), _, _>(key, value, Some(px), None, false).await
+        self.answered(self.pool.with_options(&self.opts).set::<(), _, _>(key, value, Some(px), None, false).await)
     }
 
     pub(crate) async fn del(&self, key: &str) -> Result<(), Error> {

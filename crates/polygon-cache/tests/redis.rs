@@ -511,3 +511,20 @@ async fn a_namespace_keeps_its_entries_apart_and_clears_only_them() {
     assert_eq!(demo.clear().await.unwrap(), 1, "only the namespace's key");
     assert!(exists(r.port, key("plain").as_str()), "the default entry survives");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slow_reply_is_a_miss_not_an_outage() {
+    let r = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let c = fast_failing_cache(&r.url(), false).await;
+    c.put(&key("slow"), &columns(10, "A"), TtlClass::Immutable).await;
+    c.clear_memory();
+    // Redis is single-threaded: DEBUG SLEEP holds every client for a second.
+    let port = r.port;
+    let sleeper = std::thread::spawn(move || raw(port, &[b"DEBUG", b"SLEEP", b"1.0"]));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(c.get::<BarColumns>(&key("slow")).await.is_none(), "a reply past the timeout is a miss");
+    assert_eq!(c.redis_status(), RedisStatus::Up, "one slow reply does not take Redis out of use");
+    sleeper.join().unwrap();
+    let hit = c.get::<BarColumns>(&key("slow")).await.expect("served again once Redis answers");
+    assert_eq!(hit.tier(), Tier::Redis);
+}
