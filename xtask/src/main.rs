@@ -4,6 +4,7 @@
 
 mod bench;
 mod cuda;
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -16,6 +17,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   kernels [--check]  compile kernels/*.cu to PTX for compute_90 (NVRTC from the pip wheel
                      nvidia-cuda-nvrtc-cu12; nvcc with --nvcc) into crates/polygon-gpu/ptx/;
                      --check fails if the committed PTX is not what the sources give
+  fuzz [SECONDS]     each cargo-fuzz target (xtask/fuzz) for SECONDS (default 60) from the seed
+                     corpus; nightly toolchain, installs cargo-fuzz when missing
   cuda-stub          write a stub libcuda.so under target/cuda-stub/lib64 (what CUDA_LIBRARY_PATH
                      must name for `cargo build --features cuda` on a machine without CUDA)
   cuda-build         cuda-stub, then clippy -D warnings on the CUDA build of polygon-gpu and the CLI
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Some("cuda-build") => cuda::build(),
         Some("gpu-check") => cuda::gpu_check(),
         Some("bench") => bench::run(&rest),
+        Some("fuzz") => fuzz::run(&rest),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)

@@ -27,6 +27,15 @@ pub trait CacheValue:
 {
     /// A stable name of the type (`"bar_columns"`); its hash goes in the header.
     const KIND: &'static str;
+
+    /// Invariants byte validation cannot see (for `BarColumns`: offsets and column lengths agree),
+    /// checked on every value read back; a value that fails them is corrupt.
+    ///
+    /// # Errors
+    /// What is inconsistent.
+    fn check(_archived: &Self::Archived) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Why bytes under a key were not a usable value.
@@ -117,7 +126,8 @@ pub fn decode<T: CacheValue>(bytes: &[u8]) -> Result<AlignedVec, Corrupt> {
     }
     let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
     aligned.extend_from_slice(payload);
-    rkyv::access::<T::Archived, rancor::Error>(&aligned).map_err(|e| Corrupt::Invalid(e.to_string()))?;
+    let archived = rkyv::access::<T::Archived, rancor::Error>(&aligned).map_err(|e| Corrupt::Invalid(e.to_string()))?;
+    T::check(archived).map_err(Corrupt::Invalid)?;
     Ok(aligned)
 }
 
@@ -133,6 +143,15 @@ mod tests {
             c.push(&Bar { v: 10.0, vw: Some(1.5), o: 1.0, c: 2.0, h: 2.5, l: 0.5, t, n: Some(3), otc: None });
         }
         c
+    }
+
+    #[test]
+    fn an_archive_whose_columns_disagree_is_corrupt() {
+        let mut c = cols();
+        c.t.push(0); // one more timestamp than every other column: valid bytes, inconsistent batch
+        let err = decode::<BarColumns>(&encode(&c)).unwrap_err();
+        assert!(matches!(&err, Corrupt::Invalid(why) if why.contains("column o")), "{err}");
+        assert!(decode::<BarColumns>(&encode(&cols())).is_ok());
     }
 
     #[test]

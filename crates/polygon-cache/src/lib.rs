@@ -51,6 +51,10 @@ use redis::RedisTier;
 
 impl CacheValue for polygon_model::BarColumns {
     const KIND: &'static str = "bar_columns";
+
+    fn check(archived: &polygon_model::ArchivedBarColumns) -> Result<(), String> {
+        archived.check()
+    }
 }
 impl CacheValue for polygon_model::AggregatesResponse {
     const KIND: &'static str = "aggregates_response";

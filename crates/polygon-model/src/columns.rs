@@ -279,6 +279,45 @@ impl ArchivedBarColumns {
     }
 }
 
+impl ArchivedBarColumns {
+    /// Whether the archive is a consistent batch: every column as long as `t`, offsets starting at
+    /// 0, never decreasing and ending at the row count, one more offset than tickers, every ticker
+    /// a valid symbol. Byte validation (`rkyv::access`) cannot know these; readers that slice by
+    /// offsets rely on them.
+    ///
+    /// # Errors
+    /// What is inconsistent.
+    pub fn check(&self) -> Result<(), String> {
+        let rows = self.t.len();
+        let lens = [
+            ("o", self.o.len()),
+            ("h", self.h.len()),
+            ("l", self.l.len()),
+            ("c", self.c.len()),
+            ("v", self.v.len()),
+            ("vw", self.vw.len()),
+            ("n", self.n.len()),
+        ];
+        if let Some((name, len)) = lens.iter().find(|(_, len)| *len != rows) {
+            return Err(format!("column {name} has {len} rows, t has {rows}"));
+        }
+        let offsets = self.offsets.as_slice();
+        if offsets.len() != self.tickers.len() + 1 {
+            return Err(format!("{} offsets for {} tickers", offsets.len(), self.tickers.len()));
+        }
+        if offsets[0].to_native() != 0 || offsets[offsets.len() - 1].to_native() as usize != rows {
+            return Err(format!("offsets must run from 0 to {rows}"));
+        }
+        if offsets.windows(2).any(|w| w[1].to_native() < w[0].to_native()) {
+            return Err("offsets decrease".into());
+        }
+        for t in self.tickers.iter() {
+            t.as_str().parse::<Ticker>().map_err(|e| format!("ticker {:?}: {e}", t.as_str()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Marker for rend's little-endian primitives and the native type they mirror.
 ///
 /// # Safety

@@ -45,6 +45,13 @@ pub enum TickerKind {
 #[rkyv(derive(Debug))]
 pub struct Ticker(String);
 
+impl ArchivedTicker {
+    /// The symbol as stored (not re-validated: see `ArchivedBarColumns::check`).
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 impl Ticker {
     /// Validates `s` as a ticker.
     ///

@@ -1,0 +1,54 @@
+//! The cache envelope: any bytes as a whole value (header checks), and a real archive with the
+//! fuzzer's bytes XORed into it behind a correct header, so that rkyv's validated access and the
+//! batch checks are reached. Never panics; what is accepted reads back whole.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use polygon_cache::{HEADER_LEN, decode, encode};
+use polygon_model::{Bar, BarColumns};
+
+fn sample() -> BarColumns {
+    let mut c = BarColumns::new();
+    for (k, name) in ["AAPL", "BRK.B"].iter().enumerate() {
+        c.begin_series(name.parse().expect("ticker"));
+        for i in 0..(3 + k) {
+            let p = 100.0 + i as f64;
+            c.push(&Bar { o: p, h: p + 1.0, l: p - 1.0, c: p, v: 10.0, vw: (i % 2 == 0).then_some(p), n: Some(i as u64), t: i as i64 * 60_000, otc: None });
+        }
+    }
+    c
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode::<BarColumns>(data);
+    let good = encode(&sample());
+    let mut payload = good[HEADER_LEN..].to_vec();
+    for (i, b) in data.iter().enumerate() {
+        let j = i % payload.len();
+        payload[j] ^= b;
+    }
+    let mut v = good[..HEADER_LEN].to_vec();
+    v[12..16].copy_from_slice(&crc32(&payload).to_le_bytes());
+    v[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    v.extend_from_slice(&payload);
+    if let Ok(archive) = decode::<BarColumns>(&v) {
+        let archived = rkyv::access::<polygon_model::ArchivedBarColumns, rkyv::rancor::Error>(&archive).expect("decode validated it");
+        let cols: BarColumns = rkyv::deserialize::<BarColumns, rkyv::rancor::Error>(archived).expect("deserialises");
+        for s in cols.iter_series() {
+            assert_eq!(s.t.len(), s.close.len());
+            assert_eq!(s.t.len(), s.n.len());
+        }
+    }
+});
+
+/// CRC-32 (IEEE), as the envelope's header uses.
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+    }
+    !c
+}

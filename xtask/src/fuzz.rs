@@ -1,0 +1,51 @@
+//! `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `xtask/fuzz/` for SECONDS (default 60),
+//! from the committed seed corpus (new inputs go to `target/fuzz/corpus/`, crashes to
+//! `target/fuzz/artifacts/`). Needs the nightly toolchain; installs cargo-fuzz when missing.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+const TARGETS: [&str; 3] = ["decode_aggregates", "cache_envelope", "next_url"];
+
+pub fn run(args: &[&str]) -> ExitCode {
+    let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
+    let has_fuzz =
+        Command::new("cargo").args(["+nightly", "fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        println!("$ cargo install cargo-fuzz --locked");
+        if !Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).status().is_ok_and(|s| s.success()) {
+            eprintln!("xtask fuzz: installing cargo-fuzz failed");
+            return ExitCode::FAILURE;
+        }
+    }
+    for t in TARGETS {
+        let corpus = root.join("target/fuzz/corpus").join(t);
+        let artifacts = root.join("target/fuzz/artifacts").join(t);
+        let _ = std::fs::create_dir_all(&corpus);
+        let _ = std::fs::create_dir_all(&artifacts);
+        let seeds = root.join("xtask/fuzz/corpus").join(t);
+        println!("$ cargo +nightly fuzz run {t} -- -max_total_time={secs}");
+        let ok = Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", "--fuzz-dir"])
+            .arg(root.join("xtask/fuzz"))
+            .args(["--sanitizer", "none", t])
+            .arg(&corpus)
+            .arg(&seeds)
+            .arg("--")
+            .arg(format!("-max_total_time={secs}"))
+            .arg(format!("-artifact_prefix={}/", artifacts.display()))
+            .current_dir(&root)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "xtask fuzz: {t} found a crash (see {}); fix it and add the input to xtask/fuzz/corpus/{t}/",
+                artifacts.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("xtask fuzz: {} targets, {secs} s each, no crash", TARGETS.len());
+    ExitCode::SUCCESS
+}
