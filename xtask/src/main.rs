@@ -13,7 +13,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   bench MODE         enhanced | scaling-test | large-scale: the seed's claims measured against a
                      simulator process and a redis-server of its own; JSON in target/bench/
   ci                 formatting, clippy (-D warnings), the whole test suite, the embedded PTX
-                     check and the CUDA build (stub driver), as CI runs them
+                     check, the CUDA build (stub driver) and a minute of each fuzz target, as CI
+                     runs them
   kernels [--check]  compile kernels/*.cu to PTX for compute_90 (NVRTC from the pip wheel
                      nvidia-cuda-nvrtc-cu12; nvcc with --nvcc) into crates/polygon-gpu/ptx/;
                      --check fails if the committed PTX is not what the sources give
@@ -77,6 +78,10 @@ fn ci() -> ExitCode {
     }
     if cuda::build() != ExitCode::SUCCESS {
         eprintln!("xtask ci: the CUDA build (--features cuda, stub driver) failed");
+        return ExitCode::FAILURE;
+    }
+    if fuzz::run(&["60"]) != ExitCode::SUCCESS {
+        eprintln!("xtask ci: fuzzing found a crash");
         return ExitCode::FAILURE;
     }
     println!("xtask ci: all checks passed");
