@@ -315,6 +315,7 @@ fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
     let tf = tickers_file.to_str().unwrap();
     let ms = missing.to_str().unwrap();
     let key = [("POLYGON_API_KEY", "k")];
+    let long = "A".repeat(300);
     fn fetch<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         let mut v = vec!["fetch", "--base-url", "http://127.0.0.1:9"];
         v.extend_from_slice(extra);
@@ -335,6 +336,18 @@ fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
             "--multiplier",
         ),
         (fetch(&["--tickers", "../x", "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "\"../x\""),
+        (
+            fetch(&["--tickers", "AAPL,,MSFT", "--from", "2024-01-01", "--to", "2024-01-02"]),
+            key.to_vec(),
+            "ticker \"\"",
+        ),
+        (fetch(&["--tickers", &long, "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "AAAAAAAA"),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--multiplier=-1"]),
+            key.to_vec(),
+            "--multiplier",
+        ),
+        (fetch(&["--tickers", "AAPL", "--from", "1800-01-01", "--to", "2024-01-02"]), key.to_vec(), "--from"),
         (fetch(&["--tickers", "A/B", "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "\"A/B\""),
         (fetch(&["--tickers-file", ms, "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "missing.txt"),
         (fetch(&["--tickers-file", tf, "--from", "2024-01-01", "--to", "2024-01-02"]), key.to_vec(), "BAD TICKER"),
