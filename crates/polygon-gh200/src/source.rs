@@ -254,18 +254,8 @@ impl PolygonDataSource {
         self.check_open()?;
         let mut seen = HashSet::new();
         let mut valid = Vec::new();
-        let mut bad = Vec::new();
         for s in tickers.iter().map(AsRef::as_ref).filter(|s| seen.insert(*s)) {
-            match parse_ticker(s) {
-                Ok(t) => valid.push(t),
-                Err(e) => bad.push((s.to_owned(), e)),
-            }
-        }
-        if let Some((input, e)) = bad.into_iter().next() {
-            return Err(match e {
-                Error::Ticker { reason, .. } => Error::Ticker { input, reason },
-                other => other,
-            });
+            valid.push(parse_ticker(s)?);
         }
         let queue = self.inner.config.queue_size.max(1);
         let (tx, rx) = mpsc::channel(queue);

@@ -251,17 +251,7 @@ impl Set {
     /// The results (after the stream is synchronised).
     fn collect(&self) -> Indicators {
         let n = self.shape.0;
-        let col = |k: usize| self.out[k].host()[..n].to_vec();
-        Indicators {
-            log_return: col(0),
-            sma_20: col(1),
-            ema_20: col(2),
-            std_20: col(3),
-            bb_upper_20: col(4),
-            bb_lower_20: col(5),
-            rsi_14: col(6),
-            vwap: col(7),
-        }
+        Indicators::from_columns(std::array::from_fn(|k| self.out[k].host()[..n].to_vec()))
     }
 }
 

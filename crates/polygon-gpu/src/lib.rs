@@ -92,6 +92,12 @@ impl Indicators {
         }
     }
 
+    /// Indicators from eight columns in [`Indicators::NAMES`] order.
+    pub fn from_columns(columns: [Vec<f64>; 8]) -> Self {
+        let [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap] = columns;
+        Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap }
+    }
+
     /// The columns by name, in [`Indicators::NAMES`] order.
     pub fn columns(&self) -> [&[f64]; 8] {
         [

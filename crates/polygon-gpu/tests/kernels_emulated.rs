@@ -34,17 +34,7 @@ fn emulate(exe: &Path, dir: &Path, c: &BarColumns) -> Indicators {
     write(dir, "offsets", c.offsets());
     let st = Command::new(exe).arg(dir).arg(c.len().to_string()).arg(c.num_series().to_string()).status().unwrap();
     assert!(st.success());
-    let col = |k: usize| read_f64(dir, &format!("out{k}"));
-    Indicators {
-        log_return: col(0),
-        sma_20: col(1),
-        ema_20: col(2),
-        std_20: col(3),
-        bb_upper_20: col(4),
-        bb_lower_20: col(5),
-        rsi_14: col(6),
-        vwap: col(7),
-    }
+    Indicators::from_columns(std::array::from_fn(|k| read_f64(dir, &format!("out{k}"))))
 }
 
 #[test]
