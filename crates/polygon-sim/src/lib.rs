@@ -20,6 +20,7 @@
 pub mod market;
 mod render;
 mod server;
+pub mod timer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -134,7 +135,8 @@ impl SimulatorBuilder {
         self
     }
 
-    /// Fixed latency before each response.
+    /// Fixed latency before each response, kept to the OS timer's precision (tens of
+    /// microseconds), not tokio's 1 ms tick.
     pub fn latency_ms(mut self, ms: u64) -> Self {
         self.0.latency = Duration::from_millis(ms);
         self

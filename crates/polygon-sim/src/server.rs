@@ -359,7 +359,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
     let delay = cfg.latency + cfg.jitter.mul_f64(unit(draw));
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        // Not tokio's sleep: its 1 ms tick would add ~1 ms to every request and release them in
+        // bursts (see `timer`).
+        crate::timer::sleep(delay).await;
     }
 
     let path = req.uri().path().to_owned();
