@@ -28,10 +28,10 @@
 
 mod client;
 mod error;
+mod gunzip;
 mod key;
 mod retry;
 
-use std::io::Read as _;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -513,8 +513,7 @@ impl Transport {
         inner.stats.bytes_wire.fetch_add(wire.len() as u64, Relaxed);
         let gz = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let body = if gz {
-            let mut out = Vec::with_capacity(wire.len() * 6);
-            flate2::read::GzDecoder::new(&wire[..]).read_to_end(&mut out).map_err(|e| {
+            let out = gunzip::gunzip(&wire).map_err(|e| {
                 Failure::Retry(Error::new(Kind::Body).with_message("invalid gzip body").with_source(e), Attempt::Body)
             })?;
             Bytes::from(out)
