@@ -15,6 +15,10 @@ pub struct SimArgs {
     /// Fixed latency added to every response, ms.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Latency of each new connection before its first byte, ms: the TCP and TLS handshakes'
+    /// round trips (2 x --latency-ms models an HTTPS server that far away).
+    #[arg(long, default_value_t = 0)]
+    connect_latency_ms: u64,
     /// Random extra latency, uniform in 0..=N ms (seeded).
     #[arg(long, default_value_t = 0)]
     jitter_ms: u64,
@@ -63,6 +67,7 @@ pub async fn run(a: SimArgs) -> ExitCode {
     let mut b = polygon_sim::Simulator::builder()
         .addr(a.addr)
         .latency_ms(a.latency_ms)
+        .connect_latency_ms(a.connect_latency_ms)
         .jitter_ms(a.jitter_ms)
         .rate_limit(a.rate_limit.0)
         .fault_rate(a.fault_rate)

@@ -55,6 +55,7 @@ pub struct Simulator {
     pub(crate) addr: SocketAddr,
     pub(crate) api_key: Option<Arc<str>>,
     pub(crate) latency: Duration,
+    pub(crate) connect_latency: Duration,
     pub(crate) jitter: Duration,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) fault_rate: f64,
@@ -75,6 +76,7 @@ impl std::fmt::Debug for Simulator {
             .field("addr", &self.addr)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("latency", &self.latency)
+            .field("connect_latency", &self.connect_latency)
             .field("jitter", &self.jitter)
             .field("rate_limit", &self.rate_limit)
             .field("fault_rate", &self.fault_rate)
@@ -94,6 +96,7 @@ impl Simulator {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: None,
             latency: Duration::ZERO,
+            connect_latency: Duration::ZERO,
             jitter: Duration::ZERO,
             rate_limit: None,
             fault_rate: 0.0,
@@ -139,6 +142,14 @@ impl SimulatorBuilder {
     /// microseconds), not tokio's 1 ms tick.
     pub fn latency_ms(mut self, ms: u64) -> Self {
         self.0.latency = Duration::from_millis(ms);
+        self
+    }
+
+    /// Latency of a new connection before its first byte is answered: the handshake round trips
+    /// a real network charges and a loopback socket does not (one for TCP, one more for TLS 1.3,
+    /// so `2 × latency` models an HTTPS server `latency` away). Pooled connections pay it once.
+    pub fn connect_latency_ms(mut self, ms: u64) -> Self {
+        self.0.connect_latency = Duration::from_millis(ms);
         self
     }
 

@@ -261,6 +261,10 @@ async fn accept_loop(
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let serve = async {
+                if !shared.cfg.connect_latency.is_zero() {
+                    // The handshake's round trips, before the server's first byte (ServerHello).
+                    crate::timer::sleep(shared.cfg.connect_latency).await;
+                }
                 let svc_shared = shared.clone();
                 let svc = hyper::service::service_fn(move |req| handle(svc_shared.clone(), req));
                 let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

@@ -237,6 +237,25 @@ async fn keep_alive_reuses_one_connection_and_gzip_is_served_when_asked() {
 }
 
 #[tokio::test]
+async fn a_new_connection_pays_the_handshake_latency_once_and_latency_is_never_short() {
+    // Lower bounds only (a sleep never ends early); the pooled request is compared with the
+    // connect latency it must not pay, 1.5 s, which no loaded machine adds to a loopback GET.
+    let sim = Simulator::builder().latency_ms(30).connect_latency_ms(1500).build().spawn().await.unwrap();
+    let c = client();
+    let url = format!("{}/v2/aggs/ticker/AAPL/range/1/day/2024-01-02/2024-01-31", sim.base_url());
+    let s = std::time::Instant::now();
+    assert_eq!(get(&c, &url).await.status, 200);
+    let first = s.elapsed();
+    assert!(first >= std::time::Duration::from_millis(1530), "first request on a new connection: {first:?}");
+    let s = std::time::Instant::now();
+    assert_eq!(get(&c, &url).await.status, 200);
+    let pooled = s.elapsed();
+    assert!(pooled >= std::time::Duration::from_millis(30), "latency is never cut short: {pooled:?}");
+    assert!(pooled < std::time::Duration::from_millis(1500), "a pooled request paid a handshake: {pooled:?}");
+    assert_eq!(sim.stats().connections, 1);
+}
+
+#[tokio::test]
 async fn http2_prior_knowledge_is_served() {
     let sim = sim().await;
     let tcp = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
