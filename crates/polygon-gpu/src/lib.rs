@@ -13,8 +13,9 @@
 //! | `rsi_14` | Wilder's, first value at bar 14; 100 when the average loss is 0 |
 //! | `vwap` | Σ(price·v)/Σv from each New York day's first bar; price = vw, else (h+l+c)/3 |
 //!
-//! Windows are computed per window in two passes (mean, then squared deviations), never with
-//! running sums of squares, so results stay within 1e-9 relative of a plain f64 reference.
+//! Windows slide in O(1) per bar from sums shifted by a nearby exact mean and restarted every 64
+//! bars, with any window where cancellation could cost accuracy recomputed exactly in two passes,
+//! so results stay within 1e-9 relative of a plain two-pass f64 reference (see `rolling`).
 //!
 //! ```
 //! use polygon_gpu::{Backend, CpuBackend};
@@ -33,6 +34,8 @@
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod synthetic;
+
+use std::cmp::Ordering::{Equal, Greater};
 
 use polygon_model::{BarColumns, ny_date_minute};
 use rayon::prelude::*;
@@ -78,20 +81,6 @@ impl Indicators {
     pub const NAMES: [&'static str; 8] =
         ["log_return", "sma_20", "ema_20", "std_20", "bb_upper_20", "bb_lower_20", "rsi_14", "vwap"];
 
-    fn nan(n: usize) -> Self {
-        let v = || vec![f64::NAN; n];
-        Indicators {
-            log_return: v(),
-            sma_20: v(),
-            ema_20: v(),
-            std_20: v(),
-            bb_upper_20: v(),
-            bb_lower_20: v(),
-            rsi_14: v(),
-            vwap: v(),
-        }
-    }
-
     /// Indicators from eight columns in [`Indicators::NAMES`] order.
     pub fn from_columns(columns: [Vec<f64>; 8]) -> Self {
         let [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap] = columns;
@@ -123,6 +112,17 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// [`Error::Unavailable`] when the backend cannot run here.
     fn compute(&self, bars: &BarColumns) -> Result<Indicators, Error>;
+
+    /// Every indicator for every series of `bars`, into `out`: its columns are resized to
+    /// `bars.len()` and overwritten, reusing their memory, so a stream of chunks allocates (and
+    /// faults in) its output once. The default computes afresh and replaces `out`.
+    ///
+    /// # Errors
+    /// As [`Backend::compute`].
+    fn compute_into(&self, bars: &BarColumns, out: &mut Indicators) -> Result<(), Error> {
+        *out = self.compute(bars)?;
+        Ok(())
+    }
 
     /// Indicators of several chunks. Backends that can overlap one chunk's transfers with another's
     /// computation (CUDA, double-buffered) override it; the default runs them one by one.
@@ -223,6 +223,11 @@ impl CpuBackend {
 
 const W: usize = 20;
 const RSI: usize = 14;
+/// Windows slide in blocks of this many bars from an exact start (see [`rolling`]).
+const BLOCK: usize = 64;
+/// A window is recomputed exactly when W·var falls below this fraction of the largest shifted sum
+/// of squares seen in its block: below it, cancellation could cost more than 1e-10 of the result.
+const CANCEL: f64 = 1.0 / 4096.0;
 
 /// Sum in four independent lanes: the same two-pass arithmetic as a plain loop (rounding differs
 /// only in the last bits) without one long chain of dependent additions.
@@ -247,31 +252,100 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
     (m, ss / x.len() as f64)
 }
 
-/// One series' indicators into the output slices (all of the series' length).
+/// Mean and population variance of every `W`-window of `x` ending at `first..x.len()`, passed to
+/// `emit(end, mean, var)`.
+///
+/// O(1) per window: each block of [`BLOCK`] windows starts with one computed exactly (two-pass);
+/// its mean `k` becomes the shift, and the next windows add the entering value's and drop the
+/// leaving value's `x - k` and `(x - k)^2`. Shifting by a nearby mean keeps the sums small, and
+/// restarting every block keeps rounding from accumulating: the error of `s2` is below
+/// `2 · BLOCK · eps · smax` (the block's largest `s2`). A window whose `W·var` is below
+/// `CANCEL · smax` (a flat stretch after a jump, NaN or infinity in the window, a negative
+/// rounding) is recomputed exactly and starts a new block, so every result is within about
+/// `2 · BLOCK · eps / CANCEL` ≈ 1e-10 relative of the two-pass value.
+#[inline(always)]
+fn rolling(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)) {
+    let (n, w) = (x.len(), W as f64);
+    let mut j = first;
+    'block: while j < n {
+        let win = &x[j + 1 - W..=j];
+        let (k, var) = mean_var(win);
+        emit(j, k, var);
+        let (mut s1, mut s2) = (sum4(win, |v| v - k), sum4(win, |v| (v - k) * (v - k)));
+        let mut smax = s2;
+        let end = (j + BLOCK).min(n);
+        j += 1;
+        while j < end {
+            let (xn, xo) = (x[j] - k, x[j - W] - k);
+            s1 += xn - xo;
+            s2 += (xn - xo) * (xn + xo);
+            smax = smax.max(s2);
+            let var = (s2 - s1 * s1 / w) / w;
+            // Not `>=` when NaN is involved: that window is recomputed too.
+            let well_conditioned = matches!((var * w).partial_cmp(&(smax * CANCEL)), Some(Greater | Equal));
+            if !well_conditioned {
+                continue 'block; // window j again, exactly, as the start of a new block
+            }
+            emit(j, k + s1 / w, var);
+            j += 1;
+        }
+    }
+}
+
+/// One series' indicators into the output slices (all of the series' length; every element is
+/// written, NaN where an indicator is not defined yet, so output buffers can be reused). With
+/// `within`, its three independent groups run in parallel.
 #[allow(clippy::too_many_arguments)] // the eight outputs, as the indicator table lists them
-fn series(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], out: [&mut [f64]; 8]) {
+fn series(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], out: [&mut [f64]; 8], within: bool) {
     let [lr, sma, ema, std, bbu, bbl, rsi, vwap] = out;
+    if c.is_empty() {
+        return;
+    }
+    let mut returns = || log_returns(c, lr, std);
+    let mut closes = || close_windows(c, sma, bbu, bbl, ema, rsi);
+    let mut days = || day_vwap(t, h, l, c, v, vw, vwap);
+    if within {
+        rayon::join(returns, || rayon::join(closes, days));
+    } else {
+        returns();
+        closes();
+        days();
+    }
+}
+
+/// `log_return` and `std_20` (sample std of the last 20 log returns).
+fn log_returns(c: &[f64], lr: &mut [f64], std: &mut [f64]) {
     let n = c.len();
+    lr[0] = f64::NAN;
     for i in 1..n {
         lr[i] = (c[i] / c[i - 1]).ln();
     }
-    for i in W - 1..n {
-        let (m, var) = mean_var(&c[i + 1 - W..=i]);
+    std[..W.min(n)].fill(f64::NAN);
+    let ddof = W as f64 / (W - 1) as f64;
+    rolling(lr, W, |i, _, var| std[i] = (var * ddof).sqrt());
+}
+
+/// `sma_20`, the Bollinger bands, `ema_20` and `rsi_14`: everything computed from closes alone.
+fn close_windows(c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f64], ema: &mut [f64], rsi: &mut [f64]) {
+    let n = c.len();
+    let head = (W - 1).min(n);
+    for col in [&mut *sma, &mut *bbu, &mut *bbl] {
+        col[..head].fill(f64::NAN);
+    }
+    rolling(c, W - 1, |i, m, var| {
+        let sd = var.sqrt();
         sma[i] = m;
-        bbu[i] = m + 2.0 * var.sqrt();
-        bbl[i] = m - 2.0 * var.sqrt();
-    }
-    for i in W..n {
-        let (_, var) = mean_var(&lr[i + 1 - W..=i]);
-        std[i] = (var * W as f64 / (W - 1) as f64).sqrt();
-    }
+        bbu[i] = m + 2.0 * sd;
+        bbl[i] = m - 2.0 * sd;
+    });
     let alpha = 2.0 / (W as f64 + 1.0);
-    if n > 0 {
-        ema[0] = c[0];
-    }
+    let mut e = c[0];
+    ema[0] = e;
     for i in 1..n {
-        ema[i] = alpha * c[i] + (1.0 - alpha) * ema[i - 1];
+        e = alpha * c[i] + (1.0 - alpha) * e;
+        ema[i] = e;
     }
+    rsi[..(RSI + 1).min(n)].fill(f64::NAN);
     if n > RSI {
         let (mut g, mut s) = (0.0, 0.0);
         for i in 1..=RSI {
@@ -282,13 +356,21 @@ fn series(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], out
         let (mut ag, mut al) = (g / RSI as f64, s / RSI as f64);
         let rsi_of = |ag: f64, al: f64| if al == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + ag / al) };
         rsi[RSI] = rsi_of(ag, al);
+        // Wilder's smoothing, (a·13 + x)/14, with the divisions folded into constants: the
+        // recursion contracts, so the last-bit differences do not accumulate.
+        let (keep, take) = ((RSI as f64 - 1.0) / RSI as f64, 1.0 / RSI as f64);
         for i in RSI + 1..n {
             let d = c[i] - c[i - 1];
-            ag = (ag * (RSI as f64 - 1.0) + d.max(0.0)) / RSI as f64;
-            al = (al * (RSI as f64 - 1.0) + (-d).max(0.0)) / RSI as f64;
+            ag = ag * keep + d.max(0.0) * take;
+            al = al * keep + (-d).max(0.0) * take;
             rsi[i] = rsi_of(ag, al);
         }
     }
+}
+
+/// `vwap`, restarting at each New York day's first bar.
+fn day_vwap(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], vwap: &mut [f64]) {
+    let n = c.len();
     let (mut pv, mut vol, mut day) = (0.0, 0.0, i32::MIN);
     // The New York day of t[i] changes only when t leaves [day_start, day_end): do the calendar
     // computation only then, not for every bar.
@@ -322,24 +404,36 @@ impl Backend for CpuBackend {
     }
 
     fn compute(&self, bars: &BarColumns) -> Result<Indicators, Error> {
-        let mut out = Indicators::nan(bars.len());
+        let mut out = Indicators::default();
+        self.compute_into(bars, &mut out)?;
+        Ok(out)
+    }
+
+    fn compute_into(&self, bars: &BarColumns, out: &mut Indicators) -> Result<(), Error> {
+        let n = bars.len();
         let offsets = bars.offsets();
+        let Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap } = out;
+        let mut rest: [&mut [f64]; 8] = [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap]
+            .map(|col| {
+                // Reuses the column's memory; `series` writes every element.
+                col.resize(n, f64::NAN);
+                &mut col[..]
+            });
         // Split every output column at the series boundaries, then hand each series its slices.
         let mut per_series: Vec<[&mut [f64]; 8]> = Vec::with_capacity(bars.num_series());
-        {
-            let Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap } = &mut out;
-            let mut rest: [&mut [f64]; 8] =
-                [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap];
-            for w in offsets.windows(2) {
-                let len = (w[1] - w[0]) as usize;
-                let split = rest.map(|col| col.split_at_mut(len));
-                let (heads, tails): (Vec<_>, Vec<_>) = split.into_iter().unzip();
-                per_series.push(heads.try_into().expect("eight columns"));
-                rest = tails.try_into().expect("eight columns");
-            }
+        for w in offsets.windows(2) {
+            let len = (w[1] - w[0]) as usize;
+            let split = rest.map(|col| col.split_at_mut(len));
+            let (heads, tails): (Vec<_>, Vec<_>) = split.into_iter().unzip();
+            per_series.push(heads.try_into().expect("eight columns"));
+            rest = tails.try_into().expect("eight columns");
         }
+        // Few long series (one ticker over years of minutes) would leave threads idle: then the
+        // indicators of a series are computed in parallel too.
+        let within = per_series.len() < 2 * rayon::current_num_threads();
         per_series.into_par_iter().enumerate().for_each(|(k, cols)| {
             let r = offsets[k] as usize..offsets[k + 1] as usize;
+            let within = within && r.len() >= 1 << 15;
             series(
                 &bars.t[r.clone()],
                 &bars.h[r.clone()],
@@ -348,8 +442,9 @@ impl Backend for CpuBackend {
                 &bars.v[r.clone()],
                 &bars.vw[r],
                 cols,
+                within,
             );
         });
-        Ok(out)
+        Ok(())
     }
 }

@@ -184,6 +184,45 @@ fn edge_cases_constant_prices_short_series_and_day_boundaries() {
     assert_eq!(got.vwap, [1.0, 2.0, 7.0]);
 }
 
+/// The sliding windows against the two-pass reference where sliding sums go wrong: a jump then a
+/// flat stretch (cancellation), a NaN close (poison), magnitudes from 1e-4 to 1e8, and one series
+/// long enough (40,000 bars, hundreds of blocks) that the indicators run in parallel within it.
+#[test]
+fn sliding_windows_survive_jumps_flat_stretches_nan_and_long_series() {
+    let mut d = series(40_000, 99, MONDAY_0930, 120.0);
+    let c = &mut d.3;
+    for (i, x) in c.iter_mut().enumerate() {
+        match i {
+            5_000..5_100 => *x = 120_000.0, // a 1000x jump, then 100 identical closes
+            5_100..5_150 => *x *= 1e6,      // then 1e8
+            9_000..9_300 => *x = 1e-4 + (i % 3) as f64 * 1e-6, // tiny and barely moving
+            20_000 => *x = f64::NAN,        // one missing close
+            30_000..30_040 => *x = 77.0,    // flat again, after the walk
+            _ => {}
+        }
+    }
+    let got = CpuBackend::new().compute(&columns_of(&[("LONG", &d)])).unwrap();
+    let want = reference(&d.0, &d.1, &d.2, &d.3, &d.4, &d.5);
+    assert_matches(&got, &want, 1e-9, "adversarial long series");
+    assert_eq!(got.std_20[5_080], 0.0, "20 identical closes: the log returns are exactly 0");
+    assert!(got.sma_20[20_019].is_nan() && !got.sma_20[20_020].is_nan(), "the NaN leaves the window after 20 bars");
+}
+
+#[test]
+fn compute_into_reuses_the_buffers_and_overwrites_every_value() {
+    let big = series(3_000, 5, MONDAY_0930, 80.0);
+    let small = series(700, 6, MONDAY_0930, 3.0);
+    let b = CpuBackend::new();
+    let mut out = Indicators::default();
+    b.compute_into(&columns_of(&[("A", &big), ("B", &big)]), &mut out).unwrap();
+    let before: Vec<*const f64> = out.columns().iter().map(|c| c.as_ptr()).collect();
+    let small_cols = columns_of(&[("C", &small), ("D", &small)]);
+    b.compute_into(&small_cols, &mut out).unwrap();
+    assert_matches(&out, &b.compute(&small_cols).unwrap(), 0.0, "no value of the earlier chunk survives");
+    let after: Vec<*const f64> = out.columns().iter().map(|c| c.as_ptr()).collect();
+    assert_eq!(before, after, "a smaller chunk reuses the same memory");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
