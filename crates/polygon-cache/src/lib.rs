@@ -171,6 +171,9 @@ pub struct CacheStats {
     pub corrupt: u64,
     /// Times a loader waited on another process's lock instead of loading.
     pub lock_waits: u64,
+    /// Leftover locks of this cache's own (a release that failed, a lock that landed after its
+    /// command timed out) removed instead of waited out.
+    pub stale_locks: u64,
     /// Value bytes read from Redis.
     pub bytes_read: u64,
     /// Value bytes written to Redis.
@@ -191,6 +194,7 @@ struct Counters {
     fallbacks: AtomicU64,
     corrupt: AtomicU64,
     lock_waits: AtomicU64,
+    stale_locks: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
 }
@@ -335,6 +339,11 @@ impl CacheBuilder {
             flights: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             token_seq: AtomicU64::new(0),
+            owner: {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                format!("{:x}.{nanos:x}", std::process::id())
+            },
             cfg: self,
         });
         if inner.redis.is_some() {
@@ -368,6 +377,9 @@ struct Inner {
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     counters: Counters,
     token_seq: AtomicU64,
+    /// Prefix of this cache's lock tokens (process and creation time): a lock carrying it that no
+    /// task of ours is loading is a leftover of ours.
+    owner: String,
     cfg: CacheBuilder,
 }
 
@@ -438,6 +450,7 @@ impl Cache {
             fallbacks: c.fallbacks.load(Relaxed),
             corrupt: c.corrupt.load(Relaxed),
             lock_waits: c.lock_waits.load(Relaxed),
+            stale_locks: c.stale_locks.load(Relaxed),
             bytes_read: c.bytes_read.load(Relaxed),
             bytes_written: c.bytes_written.load(Relaxed),
             memory_bytes: bytes,
@@ -635,11 +648,13 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let lock_key = format!("{}:lock", self.redis_key(key));
-        // Unique per holder: process, clock and a per-cache sequence.
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let token = format!("{:x}-{nanos:x}-{}", std::process::id(), self.inner.token_seq.fetch_add(1, Relaxed));
+        // Unique per holder: this cache's owner prefix and a per-cache sequence.
+        let token = format!("{}-{}", self.inner.owner, self.inner.token_seq.fetch_add(1, Relaxed));
         let give_up_at = Instant::now() + self.inner.cfg.lock_ttl;
         let mut held = false;
+        // A lock command that timed out may still have run on the server: then we hold the lock
+        // without knowing it, and release it at the end (compare-and-delete: harmless if not).
+        let mut maybe_held = false;
         // Take the fleet-wide lock, or wait for whoever holds it to store the value.
         while let Some(r) = self.redis() {
             match r.lock(&lock_key, &token, self.inner.cfg.lock_ttl).await {
@@ -648,6 +663,16 @@ impl Cache {
                     break;
                 }
                 Ok(false) => {
+                    // We lead this key's flight in this cache, so a lock with our owner prefix is
+                    // no live holder's: a lock whose release failed or that landed after its
+                    // command timed out. Remove it and try again instead of waiting out its TTL.
+                    if let Ok(Some(holder)) = r.lock_holder(&lock_key).await
+                        && holder.strip_prefix(self.inner.owner.as_str()).is_some_and(|t| t.starts_with('-'))
+                    {
+                        self.inner.counters.stale_locks.fetch_add(1, Relaxed);
+                        self.release(&lock_key, &holder).await;
+                        continue;
+                    }
                     self.inner.counters.lock_waits.fetch_add(1, Relaxed);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     if let Some(e) = self.redis_get::<T>(key).await {
@@ -658,6 +683,7 @@ impl Cache {
                     }
                 }
                 Err(e) => {
+                    maybe_held = e.kind() == &fred::error::ErrorKind::Timeout;
                     self.redis_failed(r, &e, "lock");
                     break;
                 }
@@ -674,10 +700,16 @@ impl Cache {
             Ok(v) => Ok(self.put(key, &v, class).await),
             Err(e) => Err(e),
         };
-        if held {
+        if held || maybe_held {
             self.release(&lock_key, &token).await;
         }
         out
+    }
+
+    /// The prefix of this cache's lock tokens (for tests that plant a leftover lock).
+    #[doc(hidden)]
+    pub fn lock_owner(&self) -> &str {
+        &self.inner.owner
     }
 
     async fn release(&self, lock_key: &str, token: &str) {

@@ -102,6 +102,11 @@ impl RedisTier {
         Ok(r.is_some())
     }
 
+    /// The token of whoever holds `key` (a lock), if anyone.
+    pub(crate) async fn lock_holder(&self, key: &str) -> Result<Option<String>, Error> {
+        self.pool.with_options(&self.opts).get::<Option<String>, _>(key).await
+    }
+
     pub(crate) async fn unlock(&self, key: &str, token: &str) -> Result<(), Error> {
         self.pool
             .with_options(&self.opts)

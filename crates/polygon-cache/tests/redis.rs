@@ -383,6 +383,41 @@ async fn concurrent_misses_of_one_key_load_once() {
     assert!(!exists(r.port, key("fails").as_str()));
 }
 
+/// A lock of this cache's own that no task is loading (its release failed, or its SET NX ran on
+/// the server after the command had timed out here) is removed at once, not waited out for its
+/// TTL; another holder's lock is still waited for (`two_processes_load_once`).
+#[tokio::test]
+async fn a_leftover_lock_of_our_own_is_taken_over_not_waited_out() {
+    let r = RedisServer::start();
+    let c = Cache::builder()
+        .redis_url(r.url())
+        .command_timeout(Duration::from_secs(3))
+        .lock_ttl(Duration::from_secs(20))
+        .build()
+        .await
+        .unwrap();
+    let k = key("leftover");
+    let lock = format!("{}:lock", k.as_str());
+    let stale = format!("{}-987654", c.lock_owner());
+    raw(r.port, &[b"SET", lock.as_bytes(), stale.as_bytes(), b"PX", b"60000"]);
+    let got =
+        c.get_or_load(&k, TtlClass::Immutable, || async { Ok::<_, std::io::Error>(columns(50, "IBM")) }).await.unwrap();
+    assert_eq!(got.to_value().len(), 50);
+    let s = c.stats();
+    assert_eq!((s.loads, s.stale_locks, s.lock_waits), (1, 1, 0), "{s:?}");
+    assert!(exists(r.port, k.as_str()), "the value was stored");
+    assert!(!exists(r.port, &lock), "and the lock released");
+
+    // Someone else's lock (another owner's token) is a live holder: it is waited for.
+    let k2 = key("foreign");
+    let lock2 = format!("{}:lock", k2.as_str());
+    raw(r.port, &[b"SET", lock2.as_bytes(), b"someone-else-1", b"PX", b"300"]);
+    c.get_or_load(&k2, TtlClass::Immutable, || async { Ok::<_, std::io::Error>(columns(5, "IBM")) }).await.unwrap();
+    let s = c.stats();
+    assert_eq!(s.stale_locks, 1, "a foreign lock is not taken over");
+    assert!(s.lock_waits >= 1, "a foreign lock is waited for: {s:?}");
+}
+
 /// The other process of `two_processes_load_once`: runs only when that test starts it.
 #[tokio::test]
 #[ignore = "started by two_processes_load_once as a second process"]
