@@ -13,14 +13,20 @@ const UNLOCK: &str =
 
 /// Timeouts in a row, on a connection that is still up, before Redis counts as down: one slow
 /// reply under load is not an outage (it is a miss, and the caller goes on), but a paused server
-/// must stop costing every caller its timeout.
+/// must stop costing every caller its timeout. The run must also last [`STALL_SPAN`] command
+/// timeouts: sixty requests in flight through one stall of a busy machine time out together, and
+/// that is one slow moment, not sixty pieces of evidence.
 const TIMEOUTS_BEFORE_DOWN: u32 = 3;
+const STALL_SPAN: u32 = 2;
 
 pub(crate) struct RedisTier {
     pool: Pool,
     opts: Options,
     up: AtomicBool,
     timeouts: AtomicU32,
+    /// When the current run of timeouts began (`None`: the last command was answered).
+    first_timeout: std::sync::Mutex<Option<std::time::Instant>>,
+    timeout: Duration,
 }
 
 impl RedisTier {
@@ -40,7 +46,14 @@ impl RedisTier {
         let _connection_task = pool.connect();
         let up = tokio::time::timeout(timeout * 4, pool.wait_for_connect()).await.is_ok_and(|r| r.is_ok());
         let opts = Options { fail_fast: true, timeout: Some(timeout), max_attempts: Some(1), ..Default::default() };
-        Ok(RedisTier { pool, opts, up: AtomicBool::new(up), timeouts: AtomicU32::new(0) })
+        Ok(RedisTier {
+            pool,
+            opts,
+            up: AtomicBool::new(up),
+            timeouts: AtomicU32::new(0),
+            first_timeout: std::sync::Mutex::new(None),
+            timeout,
+        })
     }
 
     pub(crate) fn is_up(&self) -> bool {
@@ -48,12 +61,16 @@ impl RedisTier {
     }
 
     /// Marks Redis down after an error that says it is unreachable, or after
-    /// [`TIMEOUTS_BEFORE_DOWN`] timeouts in a row; returns whether it now counts as unreachable.
+    /// [`TIMEOUTS_BEFORE_DOWN`] timeouts in a row spanning [`STALL_SPAN`] command timeouts; returns
+    /// whether it now counts as unreachable.
     pub(crate) fn note_error(&self, e: &Error) -> bool {
         let connected = self.pool.is_connected();
         let unreachable = match e.kind() {
             ErrorKind::Timeout if connected => {
+                let began =
+                    *self.first_timeout.lock().expect("timeout lock").get_or_insert_with(std::time::Instant::now);
                 self.timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= TIMEOUTS_BEFORE_DOWN
+                    && began.elapsed() >= self.timeout * STALL_SPAN
             }
             ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Protocol => true,
             _ => !connected,
@@ -77,6 +94,7 @@ impl RedisTier {
     fn answered<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
         if r.is_ok() {
             self.timeouts.store(0, Ordering::Relaxed);
+            *self.first_timeout.lock().expect("timeout lock") = None;
         }
         r
     }

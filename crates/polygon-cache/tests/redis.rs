@@ -562,4 +562,22 @@ async fn one_slow_reply_is_a_miss_not_an_outage() {
     sleeper.join().unwrap();
     let hit = c.get::<BarColumns>(&key("slow")).await.expect("served again once Redis answers");
     assert_eq!(hit.tier(), Tier::Redis);
+
+    // Forty GETs in flight through one stall all time out together: still one slow moment.
+    c.clear_memory();
+    let sleeper = std::thread::spawn(move || raw(port, &[b"DEBUG", b"SLEEP", b"0.5"]));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let c = c.clone();
+        set.spawn(async move { c.get::<BarColumns>(&key("slow")).await.is_none() });
+    }
+    let mut missed = 0;
+    while let Some(m) = set.join_next().await {
+        missed += usize::from(m.unwrap());
+    }
+    assert_eq!(missed, 40, "every GET in the stall timed out (a miss)");
+    assert!(c.stats().errors >= 40);
+    assert_eq!(c.redis_status(), RedisStatus::Up, "a burst of timeouts from one stall is not an outage");
+    sleeper.join().unwrap();
 }

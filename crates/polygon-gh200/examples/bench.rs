@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use polygon_gh200::cache::Cache;
 use polygon_gh200::fetch::{FetchConfig, Fetcher};
-use polygon_gh200::gpu::{Backend, CpuBackend};
+use polygon_gh200::gpu::{Backend, CpuBackend, Indicators};
 use polygon_gh200::model::{Date, Multiplier, Ticker, Timespan};
 use polygon_gh200::transport::{ApiKey, Transport};
 
@@ -186,14 +186,18 @@ async fn enhanced(a: &Args) -> serde_json::Value {
     let start = Instant::now();
     let mut rx = pf.stream_aggregates(minute.clone(), Multiplier::ONE, Timespan::Minute, mf, mt);
     let (mut compute, mut mbars) = (0.0, 0u64);
+    let mut out = Indicators::default();
     while let Some(chunk) = rx.recv().await {
         let s = Instant::now();
         let cols = chunk.columns;
-        let ind = tokio::task::spawn_blocking(move || backend.compute(&cols).map(|_| cols.len()))
-            .await
-            .expect("join")
-            .expect("cpu");
-        mbars += ind as u64;
+        let (n, o) = tokio::task::spawn_blocking(move || {
+            let mut o = out;
+            backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o))
+        })
+        .await
+        .expect("join")
+        .expect("cpu");
+        (mbars, out) = (mbars + n, o);
         compute += s.elapsed().as_secs_f64();
     }
     let stream_secs = start.elapsed().as_secs_f64();
@@ -392,14 +396,20 @@ async fn large(a: &Args) -> serde_json::Value {
         let start = Instant::now();
         let mut rx = f.stream_aggregates(tickers.clone(), Multiplier::ONE, Timespan::Minute, from, to);
         let (mut bars, mut failed, mut compute) = (0u64, 0usize, 0.0);
+        // One set of output columns, reused chunk after chunk (`compute_into`).
+        let mut out = Indicators::default();
         while let Some(chunk) = rx.recv().await {
             failed += chunk.failures.len();
             let s = Instant::now();
             let cols = chunk.columns;
-            bars += tokio::task::spawn_blocking(move || backend.compute(&cols).map(|_| cols.len() as u64))
-                .await
-                .expect("join")
-                .expect("cpu");
+            let (n, o) = tokio::task::spawn_blocking(move || {
+                let mut o = out;
+                backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o))
+            })
+            .await
+            .expect("join")
+            .expect("cpu");
+            (bars, out) = (bars + n, o);
             compute += s.elapsed().as_secs_f64();
         }
         let secs = start.elapsed().as_secs_f64();
