@@ -655,6 +655,7 @@ impl Cache {
         // A lock command that timed out may still have run on the server: then we hold the lock
         // without knowing it, and release it at the end (compare-and-delete: harmless if not).
         let mut maybe_held = false;
+        let mut took_over = false;
         // Take the fleet-wide lock, or wait for whoever holds it to store the value.
         while let Some(r) = self.redis() {
             match r.lock(&lock_key, &token, self.inner.cfg.lock_ttl).await {
@@ -666,9 +667,12 @@ impl Cache {
                     // We lead this key's flight in this cache, so a lock with our owner prefix is
                     // no live holder's: a lock whose release failed or that landed after its
                     // command timed out. Remove it and try again instead of waiting out its TTL.
-                    if let Ok(Some(holder)) = r.lock_holder(&lock_key).await
+                    // Once per load: should the removal fail, waiting is the fallback.
+                    if !took_over
+                        && let Ok(Some(holder)) = r.lock_holder(&lock_key).await
                         && holder.strip_prefix(self.inner.owner.as_str()).is_some_and(|t| t.starts_with('-'))
                     {
+                        took_over = true;
                         self.inner.counters.stale_locks.fetch_add(1, Relaxed);
                         self.release(&lock_key, &holder).await;
                         continue;
