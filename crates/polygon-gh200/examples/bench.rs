@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use polygon_gh200::cache::Cache;
 use polygon_gh200::fetch::{FetchConfig, Fetcher};
 use polygon_gh200::gpu::{Backend, CpuBackend, Indicators};
-use polygon_gh200::model::{Date, Multiplier, Ticker, Timespan};
+use polygon_gh200::model::{BarColumns, Date, Multiplier, Ticker, Timespan};
 use polygon_gh200::transport::{ApiKey, Transport};
 
 struct Args {
@@ -118,6 +118,20 @@ fn python(a: &Args, tickers: &[Ticker], span: &str, from: &str, to: &str, worker
     Some((v["secs"].as_f64()?, v["bars"].as_u64()?))
 }
 
+/// Indicators of one streamed chunk on a blocking thread, into `out` (one set of output columns
+/// reused chunk after chunk, as a pipeline would): the chunk's bars and the seconds it took.
+async fn compute_reusing(backend: CpuBackend, cols: BarColumns, out: &mut Indicators) -> (u64, f64) {
+    let s = Instant::now();
+    let mut o = std::mem::take(out);
+    let (n, o) =
+        tokio::task::spawn_blocking(move || backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o)))
+            .await
+            .expect("join")
+            .expect("cpu");
+    *out = o;
+    (n, s.elapsed().as_secs_f64())
+}
+
 fn rss_mib() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
@@ -188,17 +202,8 @@ async fn enhanced(a: &Args) -> serde_json::Value {
     let (mut compute, mut mbars) = (0.0, 0u64);
     let mut out = Indicators::default();
     while let Some(chunk) = rx.recv().await {
-        let s = Instant::now();
-        let cols = chunk.columns;
-        let (n, o) = tokio::task::spawn_blocking(move || {
-            let mut o = out;
-            backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o))
-        })
-        .await
-        .expect("join")
-        .expect("cpu");
-        (mbars, out) = (mbars + n, o);
-        compute += s.elapsed().as_secs_f64();
+        let (n, secs) = compute_reusing(backend, chunk.columns, &mut out).await;
+        (mbars, compute) = (mbars + n, compute + secs);
     }
     let stream_secs = start.elapsed().as_secs_f64();
     // The same fetch without processing (warm run excluded: a fresh memory-less cache).
@@ -403,21 +408,11 @@ async fn large(a: &Args) -> serde_json::Value {
         let start = Instant::now();
         let mut rx = f.stream_aggregates(tickers.clone(), Multiplier::ONE, Timespan::Minute, from, to);
         let (mut bars, mut failed, mut compute) = (0u64, 0usize, 0.0);
-        // One set of output columns, reused chunk after chunk (`compute_into`).
         let mut out = Indicators::default();
         while let Some(chunk) = rx.recv().await {
             failed += chunk.failures.len();
-            let s = Instant::now();
-            let cols = chunk.columns;
-            let (n, o) = tokio::task::spawn_blocking(move || {
-                let mut o = out;
-                backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o))
-            })
-            .await
-            .expect("join")
-            .expect("cpu");
-            (bars, out) = (bars + n, o);
-            compute += s.elapsed().as_secs_f64();
+            let (n, secs) = compute_reusing(backend, chunk.columns, &mut out).await;
+            (bars, compute) = (bars + n, compute + secs);
         }
         let secs = start.elapsed().as_secs_f64();
         let p = f.progress();
