@@ -244,12 +244,11 @@ fn sum4(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
-/// Mean and population variance of a window, two passes.
+/// Mean and sum of squared deviations of a window, two passes.
 #[inline(always)]
-fn mean_var(x: &[f64]) -> (f64, f64) {
+fn mean_ss(x: &[f64]) -> (f64, f64) {
     let m = sum4(x, |v| v) / x.len() as f64;
-    let ss = sum4(x, |v| (v - m) * (v - m));
-    (m, ss / x.len() as f64)
+    (m, sum4(x, |v| (v - m) * (v - m)))
 }
 
 /// Mean and population variance of every `W`-window of `x` ending at `first..x.len()`, passed to
@@ -269,9 +268,11 @@ fn rolling(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)) {
     let mut j = first;
     'block: while j < n {
         let win = &x[j + 1 - W..=j];
-        let (k, var) = mean_var(win);
-        emit(j, k, var);
-        let (mut s1, mut s2) = (sum4(win, |v| v - k), sum4(win, |v| (v - k) * (v - k)));
+        let (k, mut s2) = mean_ss(win);
+        emit(j, k, s2 / w);
+        // The window's sums shifted by its own mean: s2 is its two-pass sum of squares, s1 the
+        // (tiny) rounding residue of Σ(x - k).
+        let mut s1 = sum4(win, |v| v - k);
         let mut smax = s2;
         let end = (j + BLOCK).min(n);
         j += 1;
