@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use polygon_cache::{Cache, CacheKey, TtlClass};
-use polygon_model::{AggregatesResponse, BarColumns, Date, Multiplier, TimeBound, Timespan, decode_aggregates};
+use polygon_model::{
+    AggregatesResponse, BarColumns, Date, Multiplier, PackedBars, TimeBound, Timespan, decode_aggregates,
+};
 
 const NOW: i64 = 1_751_241_600_000;
 
@@ -89,6 +91,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let cache = Cache::builder().redis_url(format!("redis://127.0.0.1:{port}/0")).build().await.unwrap();
+        let mut sizes = Vec::new();
         println!("| page | path | p50 µs | p99 µs | p50 vs JSON decode |");
         println!("|---|---|---|---|---|");
         for n in [5_000usize, 50_000] {
@@ -135,6 +138,40 @@ fn main() {
                 std::hint::black_box(sum_c(&e));
             })
             .await;
+            // The packed form the fetcher stores: exact decimal deltas, decoded into columns.
+            let packed = PackedBars::pack(&cols);
+            let pkey = CacheKey::from_canonical("bench-packed", &format!("n={n}"));
+            cache.put(&pkey, &packed, TtlClass::Immutable).await;
+            let unpack = |e: &polygon_cache::Entry<PackedBars>| {
+                let mut out = BarColumns::with_capacity(1, n);
+                out.begin_series("AAPL".parse().unwrap());
+                e.archived().append_rows_to(&mut out, i64::MIN, i64::MAX);
+                out.c.iter().sum::<f64>()
+            };
+            let pvalue = polygon_cache::encode(&packed);
+            sizes.push(format!(
+                "{n} bars: plain value {} KB, packed {} KB ({:.1}x smaller)",
+                value.len() / 1024,
+                pvalue.len() / 1024,
+                value.len() as f64 / pvalue.len() as f64
+            ));
+            let p_envelope = measure(iters, || async {
+                let a = polygon_cache::decode::<PackedBars>(std::hint::black_box(&pvalue)).unwrap();
+                std::hint::black_box(a.len());
+            })
+            .await;
+            let p_memory = measure(iters, || async {
+                let e = cache.get::<PackedBars>(&pkey).await.unwrap();
+                std::hint::black_box(unpack(&e));
+            })
+            .await;
+            let p_redis = measure(iters, || async {
+                cache.clear_memory();
+                let e = cache.get::<PackedBars>(&pkey).await.unwrap();
+                assert_eq!(e.tier(), polygon_cache::Tier::Redis);
+                std::hint::black_box(unpack(&e));
+            })
+            .await;
             let rows = [
                 ("JSON, polygon-model decoder → BarColumns", json_ours),
                 ("JSON, serde_json → Vec<Bar>", json_serde),
@@ -142,6 +179,9 @@ fn main() {
                 ("rkyv value in hand: header, CRC-32, aligned copy, validation", envelope),
                 ("cache hit, Redis (GET, checks, copy, validate) + read `c`", from_redis),
                 ("cache hit, memory (in place) + read `c`", memory),
+                ("packed value in hand: header, CRC-32, aligned copy, validation", p_envelope),
+                ("packed cache hit, Redis + decode into columns + read `c`", p_redis),
+                ("packed cache hit, memory + decode into columns + read `c`", p_memory),
             ];
             for (name, (p50, p99)) in rows {
                 println!(
@@ -150,6 +190,9 @@ fn main() {
                     json_ours.0 / p50
                 );
             }
+        }
+        for line in sizes {
+            println!("\n{line}");
         }
     });
 }

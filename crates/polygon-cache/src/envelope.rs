@@ -11,7 +11,7 @@ use rkyv::{Archive, Deserialize, Portable, Serialize};
 /// Magic bytes at the start of every value.
 pub const MAGIC: [u8; 4] = *b"PG2C";
 /// Version of the value layout and of the archived types; bumped when either changes.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
 /// Header length; the archive that follows starts 16-byte aligned in the value.
 pub const HEADER_LEN: usize = 32;
 

@@ -2,7 +2,7 @@
 //! values stored as validated rkyv archives, TTLs by data type, single flight within a process and
 //! across a fleet, and a Redis that may die, stall or vanish without stalling a fetch.
 //!
-//! - [`CacheKey`]: `pgh200:v1:{endpoint}:{hash}` over the canonical request (no key, no cursor).
+//! - [`CacheKey`]: `pgh200:v2:{endpoint}:{hash}` over the canonical request (no key, no cursor).
 //! - [`Cache::get`] / [`Cache::put`] / [`Cache::get_or_load`]: typed by [`CacheValue`]; reads hand
 //!   back an [`Entry`] whose archive is read in place ([`Entry::archived`]) or deserialised.
 //! - Values: a 32-byte header (magic, schema, kind, CRC-32, length) then the archive; a value that
@@ -53,6 +53,13 @@ impl CacheValue for polygon_model::BarColumns {
     const KIND: &'static str = "bar_columns";
 
     fn check(archived: &polygon_model::ArchivedBarColumns) -> Result<(), String> {
+        archived.check()
+    }
+}
+impl CacheValue for polygon_model::PackedBars {
+    const KIND: &'static str = "packed_bars";
+
+    fn check(archived: &polygon_model::ArchivedPackedBars) -> Result<(), String> {
         archived.check()
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use common::Redis;
 use polygon_cache::{Cache, CacheKey};
 use polygon_fetch::{FetchConfig, FetchError, Fetcher, plan};
-use polygon_model::{BarColumns, Date, Multiplier, Sort, Ticker, TimeBound, Timespan};
+use polygon_model::{BarColumns, Date, Multiplier, PackedBars, Sort, Ticker, TimeBound, Timespan};
 use polygon_sim::{SimHandle, Simulator};
 use polygon_transport::{ApiKey, Transport};
 
@@ -184,7 +184,7 @@ async fn dropping_the_stream_midway_leaves_nothing_partial_in_the_cache() {
     cache.clear_memory();
     for tk in &tickers {
         for chunk in plan(tk, Multiplier::ONE, Timespan::Minute, d("2024-01-02"), d("2024-06-28")) {
-            match cache.get::<BarColumns>(&CacheKey::aggregates(&chunk.request)).await {
+            match cache.get::<PackedBars>(&CacheKey::aggregates(&chunk.request)).await {
                 Some(e) => {
                     stored += 1;
                     let want = polygon_sim::expected_aggregates(
@@ -195,7 +195,7 @@ async fn dropping_the_stream_midway_leaves_nothing_partial_in_the_cache() {
                         chunk.request.to,
                         NOW,
                     );
-                    assert_eq!(bars(&e.to_value()), want, "{tk} {} is whole", chunk.request.from);
+                    assert_eq!(bars(&e.archived().unpack()), want, "{tk} {} is whole", chunk.request.from);
                 }
                 None => missing += 1,
             }

@@ -29,7 +29,7 @@ pub struct BarColumns {
     /// The tickers, in batch order.
     pub tickers: Vec<Ticker>,
     /// Row offsets: ticker `k` owns `offsets[k]..offsets[k + 1]`.
-    offsets: Vec<u32>,
+    pub(crate) offsets: Vec<u32>,
     /// Bar start, Unix ms.
     pub t: Vec<i64>,
     /// Open.
@@ -220,9 +220,20 @@ impl BarColumns {
     pub fn extend_from(&mut self, other: &BarColumns) {
         for s in other.iter_series() {
             self.begin_series(s.ticker.clone());
-            for i in 0..s.len() {
-                self.push_row(s.t[i], s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i], s.vw[i], s.n[i]);
+            self.t.extend_from_slice(s.t);
+            for (col, from) in [
+                (&mut self.o, s.open),
+                (&mut self.h, s.high),
+                (&mut self.l, s.low),
+                (&mut self.c, s.close),
+                (&mut self.v, s.volume),
+                (&mut self.vw, s.vw),
+            ] {
+                col.extend_from_slice(from);
             }
+            self.n.extend_from_slice(s.n);
+            let len = u32::try_from(self.t.len()).expect("a BarColumns batch holds at most u32::MAX rows");
+            *self.offsets.last_mut().expect("offsets start with 0") = len;
         }
     }
 

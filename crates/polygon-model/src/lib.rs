@@ -8,6 +8,7 @@
 //!   in America/New_York across DST;
 //! - the request types ([`AggregatesRequest`], …) and the serde response types ([`AggregatesResponse`], …);
 //! - [`BarColumns`]: a batch of tickers as a struct of arrays with per-ticker offsets, rkyv-archivable;
+//! - [`PackedBars`]: the same batch in a compact exact encoding (decimal deltas), what the cache stores;
 //! - [`decode_aggregates`]: JSON body straight into columns, errors naming field and byte offset.
 //!
 //! ```
@@ -26,6 +27,7 @@ mod calendar;
 mod columns;
 mod decode;
 mod error;
+mod packed;
 mod rate;
 mod request;
 mod response;
@@ -41,6 +43,7 @@ pub use decode::{
     AggregatesMeta, AggregatesPage, DecodeError, DecodeErrorKind, decode_aggregates, decode_aggregates_into,
 };
 pub use error::Error;
+pub use packed::{ArchivedPackedBars, BLOCK as PACKED_BLOCK, PackedBars};
 pub use rate::RateLimit;
 pub use request::{
     AGGS_DEFAULT_LIMIT, AGGS_MAX_LIMIT, AggregatesRequest, GroupedDailyRequest, Multiplier, PrevCloseRequest, Sort,

@@ -1,11 +1,12 @@
 //! The cache envelope: any bytes as a whole value (header checks), and a real archive with the
 //! fuzzer's bytes XORed into it behind a correct header, so that rkyv's validated access and the
-//! batch checks are reached. Never panics; what is accepted reads back whole.
+//! batch checks are reached, both for plain columns and for the packed (decimal delta) columns
+//! the fetcher stores. Never panics; what is accepted reads back whole.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use polygon_cache::{HEADER_LEN, decode, encode};
-use polygon_model::{Bar, BarColumns};
+use polygon_model::{ArchivedPackedBars, Bar, BarColumns, PackedBars};
 
 fn sample() -> BarColumns {
     let mut c = BarColumns::new();
@@ -19,9 +20,8 @@ fn sample() -> BarColumns {
     c
 }
 
-fuzz_target!(|data: &[u8]| {
-    let _ = decode::<BarColumns>(data);
-    let good = encode(&sample());
+/// A valid value of `good` with the fuzzer's bytes XORed into its archive, under a right header.
+fn forged(good: &[u8], data: &[u8]) -> Vec<u8> {
     let mut payload = good[HEADER_LEN..].to_vec();
     for (i, b) in data.iter().enumerate() {
         let j = i % payload.len();
@@ -31,6 +31,13 @@ fuzz_target!(|data: &[u8]| {
     v[12..16].copy_from_slice(&crc32(&payload).to_le_bytes());
     v[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     v.extend_from_slice(&payload);
+    v
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode::<BarColumns>(data);
+    let _ = decode::<PackedBars>(data);
+    let v = forged(&encode(&sample()), data);
     if let Ok(archive) = decode::<BarColumns>(&v) {
         let archived = rkyv::access::<polygon_model::ArchivedBarColumns, rkyv::rancor::Error>(&archive).expect("decode validated it");
         let cols: BarColumns = rkyv::deserialize::<BarColumns, rkyv::rancor::Error>(archived).expect("deserialises");
@@ -38,6 +45,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s.t.len(), s.close.len());
             assert_eq!(s.t.len(), s.n.len());
         }
+    }
+    let v = forged(&encode(&PackedBars::pack(&sample())), data);
+    if let Ok(archive) = decode::<PackedBars>(&v) {
+        let archived = rkyv::access::<ArchivedPackedBars, rkyv::rancor::Error>(&archive).expect("decode validated it");
+        let cols = archived.unpack();
+        assert_eq!(cols.len(), archived.len());
+        assert_eq!(cols.len(), cols.n.len());
+        assert_eq!(cols.len(), cols.vw.len());
     }
 });
 
