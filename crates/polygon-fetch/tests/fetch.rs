@@ -78,6 +78,42 @@ async fn three_months_of_minutes_equal_the_generator_in_every_form() {
 }
 
 #[tokio::test]
+async fn streamed_chunks_decoded_into_recycled_columns_equal_the_generator() {
+    // Partial months at both ends: the cached month chunks are cut to the range while decoding.
+    let sim = Simulator::builder().now_ms(NOW).build().spawn().await.unwrap();
+    let f = Fetcher::new(
+        Transport::builder(sim.base_url()).api_key(ApiKey::new("k").unwrap()).rate_limit(None).build().unwrap(),
+        memory_cache().await,
+        FetchConfig { max_workers: 8, batch_size: 2, queue_size: 1, now_ms: Some(NOW), ..FetchConfig::default() },
+    );
+    let (from, to) = ("2024-02-12", "2024-04-10");
+    let names = ["AAPL", "MSFT", "SPY", "QQQ", "NVDA"];
+    let tickers: Vec<Ticker> = names.iter().map(|s| t(s)).collect();
+    let mut seen = Vec::new();
+    let mut rx = f.stream_aggregates(tickers.clone(), Multiplier::ONE, Timespan::Minute, d(from), d(to));
+    while let Some(chunk) = rx.recv().await {
+        assert!(chunk.failures.is_empty(), "{:?}", chunk.failures);
+        let c = &chunk.columns;
+        for (k, w) in c.offsets().windows(2).enumerate() {
+            let got: Vec<_> = (w[0] as usize..w[1] as usize).map(|i| c.bar(i).unwrap()).collect();
+            let name = c.tickers[k].as_str();
+            assert_eq!(got, expected(name, 1, Timespan::Minute, from, to), "{name}");
+            seen.push(name.to_owned());
+        }
+        // The next chunks are decoded into this chunk's memory.
+        f.recycle(chunk.columns);
+    }
+    assert_eq!(seen, names);
+    assert_eq!(f.progress().bars as usize, {
+        let mut n = 0;
+        for name in names {
+            n += expected(name, 1, Timespan::Minute, from, to).len();
+        }
+        n
+    });
+}
+
+#[tokio::test]
 async fn a_thousand_tickers_of_daily_bars_all_present_and_correct() {
     let sim = Simulator::builder().now_ms(NOW).build().spawn().await.unwrap();
     let f = fetcher(&sim, memory_cache().await, 32).await;

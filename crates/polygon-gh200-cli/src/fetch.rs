@@ -134,6 +134,7 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
                 done += chunk.columns.num_series();
                 failed.extend(chunk.failures);
                 writer.write(&Frame::bars(&chunk.columns)).map_err(Failure::failed)?;
+                source.fetcher().recycle(chunk.columns);
             }
             _ = &mut ctrl_c => {
                 interrupted = true;

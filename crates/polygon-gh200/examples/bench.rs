@@ -120,15 +120,17 @@ fn python(a: &Args, tickers: &[Ticker], span: &str, from: &str, to: &str, worker
 
 /// Indicators of one streamed chunk on a blocking thread, into `out` (one set of output columns
 /// reused chunk after chunk, as a pipeline would): the chunk's bars and the seconds it took.
-async fn compute_reusing(backend: CpuBackend, cols: BarColumns, out: &mut Indicators) -> (u64, f64) {
+/// Computes a streamed chunk into `out` (reused) and gives the chunk's columns back to `f`.
+async fn compute_reusing(f: &Fetcher, backend: CpuBackend, cols: BarColumns, out: &mut Indicators) -> (u64, f64) {
     let s = Instant::now();
     let mut o = std::mem::take(out);
-    let (n, o) =
-        tokio::task::spawn_blocking(move || backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o)))
+    let (n, o, cols) =
+        tokio::task::spawn_blocking(move || backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o, cols)))
             .await
             .expect("join")
             .expect("cpu");
     *out = o;
+    f.recycle(cols);
     (n, s.elapsed().as_secs_f64())
 }
 
@@ -202,7 +204,7 @@ async fn enhanced(a: &Args) -> serde_json::Value {
     let (mut compute, mut mbars) = (0.0, 0u64);
     let mut out = Indicators::default();
     while let Some(chunk) = rx.recv().await {
-        let (n, secs) = compute_reusing(backend, chunk.columns, &mut out).await;
+        let (n, secs) = compute_reusing(&pf, backend, chunk.columns, &mut out).await;
         (mbars, compute) = (mbars + n, compute + secs);
     }
     let stream_secs = start.elapsed().as_secs_f64();
@@ -411,7 +413,7 @@ async fn large(a: &Args) -> serde_json::Value {
         let mut out = Indicators::default();
         while let Some(chunk) = rx.recv().await {
             failed += chunk.failures.len();
-            let (n, secs) = compute_reusing(backend, chunk.columns, &mut out).await;
+            let (n, secs) = compute_reusing(&f, backend, chunk.columns, &mut out).await;
             (bars, compute) = (bars + n, compute + secs);
         }
         let secs = start.elapsed().as_secs_f64();

@@ -24,7 +24,7 @@ pub const N_ABSENT: u64 = u64::MAX;
 /// assert_eq!(cols.series(0).unwrap().close, &[1.5]);
 /// assert_eq!(cols.vw(0), None);
 /// ```
-#[derive(Debug, Clone, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct BarColumns {
     /// The tickers, in batch order.
     pub tickers: Vec<Ticker>,
@@ -75,10 +75,28 @@ impl SeriesView<'_> {
     }
 }
 
+/// An empty batch (offsets `[0]`, like [`BarColumns::new`]).
+impl Default for BarColumns {
+    fn default() -> Self {
+        BarColumns::new()
+    }
+}
+
 impl BarColumns {
     /// An empty batch.
     pub fn new() -> Self {
-        BarColumns { offsets: vec![0], ..Default::default() }
+        BarColumns {
+            tickers: Vec::new(),
+            offsets: vec![0],
+            t: Vec::new(),
+            o: Vec::new(),
+            h: Vec::new(),
+            l: Vec::new(),
+            c: Vec::new(),
+            v: Vec::new(),
+            vw: Vec::new(),
+            n: Vec::new(),
+        }
     }
 
     /// An empty batch with room for `bars` rows.
@@ -134,6 +152,14 @@ impl BarColumns {
         self.n.push(n);
         let len = u32::try_from(self.t.len()).expect("a BarColumns batch holds at most u32::MAX rows");
         *self.offsets.last_mut().expect("offsets start with 0") = len;
+    }
+
+    /// Empties the batch, keeping its memory for the next one.
+    pub fn clear(&mut self) {
+        self.tickers.clear();
+        self.offsets.clear();
+        self.offsets.push(0);
+        self.truncate(0);
     }
 
     /// Drops rows past `len` (and the tickers whose runs start after it); used to undo a failed append.
