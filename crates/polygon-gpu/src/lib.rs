@@ -265,11 +265,14 @@ fn mean_ss(x: &[f64]) -> (f64, f64) {
 #[inline(always)]
 fn rolling(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)) {
     let (n, w) = (x.len(), W as f64);
+    // Multiplying by 1/W (rounded once) instead of dividing: a division costs several
+    // multiplications' time, and three a window were most of the loop.
+    let inv = 1.0 / w;
     let mut j = first;
     'block: while j < n {
         let win = &x[j + 1 - W..=j];
         let (k, mut s2) = mean_ss(win);
-        emit(j, k, s2 / w);
+        emit(j, k, s2 * inv);
         // The window's sums shifted by its own mean: s2 is its two-pass sum of squares, s1 the
         // (tiny) rounding residue of Σ(x - k).
         let mut s1 = sum4(win, |v| v - k);
@@ -281,13 +284,13 @@ fn rolling(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)) {
             s1 += xn - xo;
             s2 += (xn - xo) * (xn + xo);
             smax = smax.max(s2);
-            let var = (s2 - s1 * s1 / w) / w;
+            let var = (s2 - s1 * s1 * inv) * inv;
             // Not `>=` when NaN is involved: that window is recomputed too.
             let well_conditioned = matches!((var * w).partial_cmp(&(smax * CANCEL)), Some(Greater | Equal));
             if !well_conditioned {
                 continue 'block; // window j again, exactly, as the start of a new block
             }
-            emit(j, k + s1 / w, var);
+            emit(j, k + s1 * inv, var);
             j += 1;
         }
     }
@@ -339,33 +342,38 @@ fn close_windows(c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f64], e
         bbu[i] = m + 2.0 * sd;
         bbl[i] = m - 2.0 * sd;
     });
-    let alpha = 2.0 / (W as f64 + 1.0);
+    // EMA and Wilder's RSI in one pass: each is a chain of dependent multiply-adds, and
+    // interleaved the core overlaps the two chains instead of waiting out each in turn.
+    let (alpha, beta) = (2.0 / (W as f64 + 1.0), 1.0 - 2.0 / (W as f64 + 1.0));
     let mut e = c[0];
     ema[0] = e;
-    for i in 1..n {
-        e = alpha * c[i] + (1.0 - alpha) * e;
+    let head = RSI.min(n - 1);
+    let (mut g, mut s) = (0.0, 0.0);
+    for i in 1..=head {
+        e = alpha * c[i] + beta * e;
         ema[i] = e;
+        let d = c[i] - c[i - 1];
+        g += d.max(0.0);
+        s += (-d).max(0.0);
     }
     rsi[..(RSI + 1).min(n)].fill(f64::NAN);
-    if n > RSI {
-        let (mut g, mut s) = (0.0, 0.0);
-        for i in 1..=RSI {
-            let d = c[i] - c[i - 1];
-            g += d.max(0.0);
-            s += (-d).max(0.0);
-        }
-        let (mut ag, mut al) = (g / RSI as f64, s / RSI as f64);
-        let rsi_of = |ag: f64, al: f64| if al == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + ag / al) };
-        rsi[RSI] = rsi_of(ag, al);
-        // Wilder's smoothing, (a·13 + x)/14, with the divisions folded into constants: the
-        // recursion contracts, so the last-bit differences do not accumulate.
-        let (keep, take) = ((RSI as f64 - 1.0) / RSI as f64, 1.0 / RSI as f64);
-        for i in RSI + 1..n {
-            let d = c[i] - c[i - 1];
-            ag = ag * keep + d.max(0.0) * take;
-            al = al * keep + (-d).max(0.0) * take;
-            rsi[i] = rsi_of(ag, al);
-        }
+    if n <= RSI {
+        return;
+    }
+    // RSI = 100 − 100/(1 + g/l) = 100·g/(g + l): one division a bar instead of two.
+    let rsi_of = |ag: f64, al: f64| if al == 0.0 { 100.0 } else { 100.0 * ag / (ag + al) };
+    let (mut ag, mut al) = (g / RSI as f64, s / RSI as f64);
+    rsi[RSI] = rsi_of(ag, al);
+    // Wilder's smoothing, (a·13 + x)/14, with the divisions folded into constants: the
+    // recursion contracts, so the last-bit differences do not accumulate.
+    let (keep, take) = ((RSI as f64 - 1.0) / RSI as f64, 1.0 / RSI as f64);
+    for i in RSI + 1..n {
+        e = alpha * c[i] + beta * e;
+        ema[i] = e;
+        let d = c[i] - c[i - 1];
+        ag = ag * keep + d.max(0.0) * take;
+        al = al * keep + (-d).max(0.0) * take;
+        rsi[i] = rsi_of(ag, al);
     }
 }
 
