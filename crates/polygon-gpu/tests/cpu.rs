@@ -4,6 +4,14 @@ use polygon_gpu::{Backend, CpuBackend, Indicators};
 use polygon_model::{Bar, BarColumns, Date};
 use proptest::prelude::*;
 
+/// ln(a / b) as exactly as f64 allows: near each other `a - b` is exact, so `ln_1p` of the
+/// return keeps the digits that `(a / b).ln()` loses to the rounded ratio (a one-cent move of a
+/// $600,000 share is a return of 1.7e-8; the rounded ratio's error is 7e-9 of it). A difference
+/// of logs would cancel instead.
+fn ln_ratio(a: f64, b: f64) -> f64 {
+    if (a - b).abs() <= 0.5 * b.abs() { ((a - b) / b).ln_1p() } else { (a / b).ln() }
+}
+
 /// The reference: each value computed on its own from its window, the obvious way.
 fn reference(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[Option<f64>]) -> Indicators {
     let n = c.len();
@@ -19,7 +27,7 @@ fn reference(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[Option
         vwap: nan(),
     };
     for i in 1..n {
-        r.log_return[i] = (c[i] / c[i - 1]).ln(); // as design.md writes it (a difference of logs cancels)
+        r.log_return[i] = ln_ratio(c[i], c[i - 1]);
     }
     for i in 0..n {
         if i >= 19 {
@@ -31,7 +39,7 @@ fn reference(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[Option
             r.bb_lower_20[i] = mean - 2.0 * pop;
         }
         if i >= 20 {
-            let w: Vec<f64> = (i - 19..=i).map(|j| (c[j] / c[j - 1]).ln()).collect();
+            let w: Vec<f64> = (i - 19..=i).map(|j| ln_ratio(c[j], c[j - 1])).collect();
             let mean = w.iter().sum::<f64>() / 20.0;
             r.std_20[i] = (w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 19.0).sqrt();
         }
@@ -221,6 +229,28 @@ fn compute_into_reuses_the_buffers_and_overwrites_every_value() {
     assert_matches(&out, &b.compute(&small_cols).unwrap(), 0.0, "no value of the earlier chunk survives");
     let after: Vec<*const f64> = out.columns().iter().map(|c| c.as_ptr()).collect();
     assert_eq!(before, after, "a smaller chunk reuses the same memory");
+}
+
+/// A $600,000 share moving a cent at a time: returns of 1.7e-8, where `ln(c / prev)` of the
+/// rounded ratio is off by up to 7e-9 of the return. The log returns and their std must still
+/// be within 1e-9 of the exact values.
+#[test]
+fn one_cent_moves_of_a_very_expensive_share_keep_their_digits() {
+    let (mut t, mut h, mut l, mut c, mut v, mut vw) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut cents: i64 = 61_234_567;
+    for i in 0..500i64 {
+        cents += [1, -1, 0, 1, 2, -1, -2, 1][i as usize % 8];
+        let p = cents as f64 / 100.0;
+        t.push(MONDAY_0930 + 60_000 * i);
+        c.push(p);
+        h.push(p + 0.5);
+        l.push(p - 0.5);
+        v.push(3.0);
+        vw.push(Some(p));
+    }
+    let d: Series = (t, h, l, c, v, vw);
+    let got = CpuBackend::new().compute(&columns_of(&[("BRK.A", &d)])).unwrap();
+    assert_matches(&got, &reference(&d.0, &d.1, &d.2, &d.3, &d.4, &d.5), 1e-9, "one-cent moves");
 }
 
 proptest! {
