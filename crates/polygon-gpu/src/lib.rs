@@ -317,60 +317,148 @@ fn series(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], out
     }
 }
 
-/// `ln(a / b)`, within a few ulps.
+/// Whether `ln(a / b)` may take the series in [`log_ratio_near`]: the prices within about 2 % of
+/// each other (then `a − b` is exact) and their sum finite. A multiplication, not a division.
+#[inline(always)]
+fn near(a: f64, b: f64) -> bool {
+    let m = a + b;
+    (a - b).abs() <= 0.01 * m.abs() && m.is_finite()
+}
+
+/// `ln(a / b)` for [`near`] prices, within a few ulps.
 ///
 /// Most bars move less than 2 %: then `ln(a/b) = 2·atanh(s)` with `s = (a − b)/(a + b)`, where
 /// `a − b` is exact (Sterbenz: `a` and `b` within a factor of 2), so `s` carries 1.5 ulps, and
 /// `atanh(s) = s·(1 + s²/3 + s⁴/5 + …)` converges to below an ulp in six terms for `|s| ≤ 0.01`.
-/// One division and a short polynomial instead of a division and a logarithm. Anything else
-/// (large moves, zero, negative, NaN or infinite prices) goes to `ln`.
+/// One division and a short polynomial instead of a division and a logarithm, and no branch,
+/// so a loop of them runs in SIMD lanes. (`(a / b).ln()` would also lose the digits of a tiny
+/// return to the rounded ratio.)
 #[inline(always)]
-fn log_ratio(a: f64, b: f64) -> f64 {
-    let (d, m) = (a - b, a + b);
-    let s = d / m;
-    // (`a + b` overflowing would make `s` 0 for two different huge prices.)
-    if s.abs() <= 0.01 && m.is_finite() {
-        let q = s * s;
-        let p = 1.0 + q * (1.0 / 3.0 + q * (1.0 / 5.0 + q * (1.0 / 7.0 + q * (1.0 / 9.0 + q * (1.0 / 11.0)))));
-        2.0 * s * p
-    } else {
-        (a / b).ln()
-    }
+fn log_ratio_near(a: f64, b: f64) -> f64 {
+    let s = (a - b) / (a + b);
+    let q = s * s;
+    let p = 1.0 + q * (1.0 / 3.0 + q * (1.0 / 5.0 + q * (1.0 / 7.0 + q * (1.0 / 9.0 + q * (1.0 / 11.0)))));
+    2.0 * s * p
 }
 
+/// `ln(a / b)` for prices that are not [`near`]: rare (a move of more than 2 %, or an odd
+/// price). Out of line, so that the loop calling it stays a loop of compares and the compiler
+/// does not compute a logarithm for every bar to spare itself the branch.
+#[cold]
+#[inline(never)]
+fn far(r: &mut f64, a: f64, b: f64) {
+    *r = (a / b).ln();
+}
+
+/// `ln(a / b)` for any prices: large moves, zero, negative, NaN or infinite ones go to `ln`.
+#[cfg(test)]
+fn log_ratio(a: f64, b: f64) -> f64 {
+    if near(a, b) { log_ratio_near(a, b) } else { (a / b).ln() }
+}
+
+/// Whether the CPU backend may use its AVX2 builds (see [`use_simd`]).
+static WIDE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Lets the CPU backend use AVX2 where the CPU has it (the default), or keeps it to the baseline
+/// x86-64 build: for tests that check both give the same bits, and for measuring the difference.
+#[doc(hidden)]
+pub fn use_simd(on: bool) {
+    WIDE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `fn $name(args)` running `$body(args)` compiled for AVX2 when the CPU has it (the SIMD lanes
+/// of the passes below are four wide instead of two), and for the baseline otherwise. Both
+/// compile the same IEEE operations in the same order (no contraction into FMA), so the results
+/// are the same bits either way.
+macro_rules! with_avx2 {
+    ($(#[$m:meta])* fn $name:ident => $body:ident($($a:ident: $t:ty),* $(,)?)) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)] // the columns it reads and writes
+        fn $name($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
+                fn wide($($a: $t),*) {
+                    $body($($a),*)
+                }
+                if WIDE.load(std::sync::atomic::Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { wide($($a),*) };
+                }
+            }
+            $body($($a),*)
+        }
+    };
+}
+
+with_avx2!(
+    /// `log_return` and `std_20`; see [`log_returns_body`].
+    fn log_returns => log_returns_body(c: &[f64], lr: &mut [f64], std: &mut [f64])
+);
+with_avx2!(
+    /// `sma_20`, the bands, `ema_20` and `rsi_14`; see [`close_windows_body`].
+    fn close_windows => close_windows_body(
+        c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f64], ema: &mut [f64], rsi: &mut [f64],
+    )
+);
+with_avx2!(
+    /// `vwap`; see [`day_vwap_body`].
+    fn day_vwap => day_vwap_body(
+        t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], vwap: &mut [f64],
+    )
+);
+
+/// Bars per block of the passes below: each block's columns stay in the first-level cache
+/// between the passes.
+const PASS: usize = 512;
+
 /// `log_return` and `std_20` (sample std of the last 20 log returns).
-fn log_returns(c: &[f64], lr: &mut [f64], std: &mut [f64]) {
+///
+/// Block by block, the loops that carry nothing from one bar to the next (the log returns, the
+/// square roots) are kept apart from the one that does (the sliding window), so the compiler runs
+/// them in SIMD lanes: divisions and square roots share one unit per core, and lanes are what
+/// speeds that unit up.
+#[inline(always)]
+fn log_returns_body(c: &[f64], lr: &mut [f64], std: &mut [f64]) {
     let n = c.len();
     lr[0] = f64::NAN;
-    for i in 1..n {
-        lr[i] = log_ratio(c[i], c[i - 1]);
-    }
     std[..W.min(n)].fill(f64::NAN);
     let ddof = W as f64 / (W - 1) as f64;
-    rolling(lr, W, |i, _, var| std[i] = (var * ddof).sqrt());
+    for start in (0..n).step_by(PASS) {
+        let (from, end) = (start.max(1), (start + PASS).min(n));
+        let (r, a, b) = (&mut lr[from..end], &c[from..end], &c[from - 1..end - 1]);
+        for ((r, &a), &b) in r.iter_mut().zip(a).zip(b) {
+            *r = log_ratio_near(a, b);
+        }
+        for ((r, &a), &b) in r.iter_mut().zip(a).zip(b) {
+            if !near(a, b) {
+                far(r, a, b);
+            }
+        }
+        let from = start.max(W);
+        if from < end {
+            rolling(&lr[..end], from, |i, _, var| std[i] = var * ddof);
+            for x in &mut std[from..end] {
+                *x = x.sqrt();
+            }
+        }
+    }
 }
 
 /// `sma_20`, the Bollinger bands, `ema_20` and `rsi_14`: everything computed from closes alone.
-fn close_windows(c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f64], ema: &mut [f64], rsi: &mut [f64]) {
+#[inline(always)]
+fn close_windows_body(c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f64], ema: &mut [f64], rsi: &mut [f64]) {
     let n = c.len();
-    let head = (W - 1).min(n);
-    for col in [&mut *sma, &mut *bbu, &mut *bbl] {
-        col[..head].fill(f64::NAN);
-    }
-    rolling(c, W - 1, |i, m, var| {
-        let sd = var.sqrt();
-        sma[i] = m;
-        bbu[i] = m + 2.0 * sd;
-        bbl[i] = m - 2.0 * sd;
-    });
-    // EMA and Wilder's RSI in one pass: each is a chain of dependent multiply-adds, and
-    // interleaved the core overlaps the two chains instead of waiting out each in turn.
     let (alpha, beta) = (2.0 / (W as f64 + 1.0), 1.0 - 2.0 / (W as f64 + 1.0));
+    // Wilder's smoothing, (a·13 + x)/14, with the divisions folded into constants: the
+    // recursion contracts, so the last-bit differences do not accumulate.
+    let (keep, take) = ((RSI as f64 - 1.0) / RSI as f64, 1.0 / RSI as f64);
+    // The first RSI + 1 bars: the EMA starts, the first averages are simple means.
     let mut e = c[0];
     ema[0] = e;
-    let head = RSI.min(n - 1);
     let (mut g, mut s) = (0.0, 0.0);
-    for i in 1..=head {
+    for i in 1..=RSI.min(n - 1) {
         e = alpha * c[i] + beta * e;
         ema[i] = e;
         let d = c[i] - c[i - 1];
@@ -378,53 +466,109 @@ fn close_windows(c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f64], e
         s += (-d).max(0.0);
     }
     rsi[..(RSI + 1).min(n)].fill(f64::NAN);
-    if n <= RSI {
-        return;
-    }
-    // RSI = 100 − 100/(1 + g/l) = 100·g/(g + l): one division a bar instead of two.
-    let rsi_of = |ag: f64, al: f64| if al == 0.0 { 100.0 } else { 100.0 * ag / (ag + al) };
     let (mut ag, mut al) = (g / RSI as f64, s / RSI as f64);
-    rsi[RSI] = rsi_of(ag, al);
-    // Wilder's smoothing, (a·13 + x)/14, with the divisions folded into constants: the
-    // recursion contracts, so the last-bit differences do not accumulate.
-    let (keep, take) = ((RSI as f64 - 1.0) / RSI as f64, 1.0 / RSI as f64);
-    for i in RSI + 1..n {
-        e = alpha * c[i] + beta * e;
-        ema[i] = e;
-        let d = c[i] - c[i - 1];
-        ag = ag * keep + d.max(0.0) * take;
-        al = al * keep + (-d).max(0.0) * take;
-        rsi[i] = rsi_of(ag, al);
+    if n > RSI {
+        (rsi[RSI], bbl[RSI]) = (ag, al);
+    }
+    for start in (0..n).step_by(PASS) {
+        let end = (start + PASS).min(n);
+        // EMA and Wilder's averages in one pass: each is a chain of dependent multiply-adds, and
+        // interleaved the core overlaps the two chains. The averages go to `rsi` (gains) and
+        // `bbl` (losses, scratch until the bands are written).
+        let from = start.max(RSI + 1);
+        if from < end {
+            let (now, before) = (&c[from..end], &c[from - 1..end - 1]);
+            let outs = ema[from..end].iter_mut().zip(&mut rsi[from..end]).zip(&mut bbl[from..end]);
+            for (((em, (r, l)), &x), &prev) in outs.map(|((a, b), c)| (a, (b, c))).zip(now).zip(before) {
+                e = alpha * x + beta * e;
+                let d = x - prev;
+                ag = ag * keep + d.max(0.0) * take;
+                al = al * keep + (-d).max(0.0) * take;
+                (*em, *r, *l) = (e, ag, al);
+            }
+        }
+        // RSI = 100 − 100/(1 + g/l) = 100·g/(g + l): one division a bar, in lanes.
+        let from = start.max(RSI);
+        if from < end {
+            for (r, &al) in rsi[from..end].iter_mut().zip(&bbl[from..end]) {
+                let ag = *r;
+                *r = if al == 0.0 { 100.0 } else { 100.0 * ag / (ag + al) };
+            }
+        }
+        // The windows: mean into `sma`, variance into `bbu`, then the bands in lanes.
+        let from = start.max(W - 1);
+        let head = start..from.min(end);
+        for col in [&mut *sma, &mut *bbu, &mut *bbl] {
+            col[head.clone()].fill(f64::NAN);
+        }
+        if from < end {
+            rolling(&c[..end], from, |i, m, var| {
+                sma[i] = m;
+                bbu[i] = var;
+            });
+            for ((u, l), &m) in bbu[from..end].iter_mut().zip(&mut bbl[from..end]).zip(&sma[from..end]) {
+                let sd = u.sqrt();
+                (*u, *l) = (m + 2.0 * sd, m - 2.0 * sd);
+            }
+        }
     }
 }
 
 /// `vwap`, restarting at each New York day's first bar.
-fn day_vwap(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], vwap: &mut [f64]) {
+///
+/// In blocks: the typical price where `vw` is absent in lanes, then the running
+/// sums (the loop-carried part), then `Σpv / Σv` (a division) in lanes again.
+#[inline(always)]
+fn day_vwap_body(t: &[i64], h: &[f64], l: &[f64], c: &[f64], v: &[f64], vw: &[f64], vwap: &mut [f64]) {
+    const B: usize = 256;
     let n = c.len();
     let (mut pv, mut vol, mut day) = (0.0, 0.0, i32::MIN);
     // The New York day of t[i] changes only when t leaves [day_start, day_end): do the calendar
     // computation only then, not for every bar.
     let (mut day_start, mut day_end) = (i64::MAX, i64::MIN);
-    for i in 0..n {
-        if t[i] < day_start || t[i] >= day_end {
-            let d = match ny_date_minute(t[i]) {
-                Ok((d, _)) => {
-                    (day_start, day_end) = (d.ny_unix_ms(0), d.add_days(1).ny_unix_ms(0));
-                    d.days()
-                }
-                Err(_) => {
-                    (day_start, day_end) = (i64::MAX, i64::MIN);
-                    i32::MIN
-                }
-            };
-            if d != day {
-                (pv, vol, day) = (0.0, 0.0, d);
-            }
+    let (mut price, mut vols) = ([0.0f64; B], [0.0f64; B]);
+    for start in (0..n).step_by(B) {
+        let end = (start + B).min(n);
+        let m = end - start;
+        let (price, vols) = (&mut price[..m], &mut vols[..m]);
+        for ((((p, &h), &l), &c), &w) in
+            price.iter_mut().zip(&h[start..end]).zip(&l[start..end]).zip(&c[start..end]).zip(&vw[start..end])
+        {
+            let typical = (h + l + c) * (1.0 / 3.0);
+            *p = if w.is_nan() { typical } else { w };
         }
-        let price = if vw[i].is_nan() { (h[i] + l[i] + c[i]) / 3.0 } else { vw[i] };
-        pv += price * v[i];
-        vol += v[i];
-        vwap[i] = if vol > 0.0 { pv / vol } else { f64::NAN };
+        let (out, tb, vb) = (&mut vwap[start..end], &t[start..end], &v[start..end]);
+        let mut k = 0;
+        while k < m {
+            if tb[k] < day_start || tb[k] >= day_end {
+                let d = match ny_date_minute(tb[k]) {
+                    Ok((d, _)) => {
+                        (day_start, day_end) = (d.ny_unix_ms(0), d.add_days(1).ny_unix_ms(0));
+                        d.days()
+                    }
+                    Err(_) => {
+                        (day_start, day_end) = (i64::MAX, i64::MIN);
+                        i32::MIN
+                    }
+                };
+                if d != day {
+                    (pv, vol, day) = (0.0, 0.0, d);
+                }
+            }
+            // The run of bars in this day: the running sums stay in registers.
+            let run = tb[k + 1..].iter().position(|&x| x < day_start || x >= day_end).map_or(m, |p| k + 1 + p);
+            for (((o, vs), &p), &vi) in
+                out[k..run].iter_mut().zip(&mut vols[k..run]).zip(&price[k..run]).zip(&vb[k..run])
+            {
+                pv += p * vi;
+                vol += vi;
+                (*o, *vs) = (pv, vol);
+            }
+            k = run;
+        }
+        for (o, &vol) in out.iter_mut().zip(&*vols) {
+            *o = if vol > 0.0 { *o / vol } else { f64::NAN };
+        }
     }
 }
 

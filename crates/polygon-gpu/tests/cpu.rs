@@ -253,6 +253,28 @@ fn one_cent_moves_of_a_very_expensive_share_keep_their_digits() {
     assert_matches(&got, &reference(&d.0, &d.1, &d.2, &d.3, &d.4, &d.5), 1e-9, "one-cent moves");
 }
 
+/// The AVX2 build of the backend and the baseline build give the same bits (the same IEEE
+/// operations in the same order, only in wider lanes). On a CPU without AVX2 both runs take the
+/// baseline, and the test says so.
+#[test]
+fn the_simd_build_and_the_baseline_give_the_same_bits() {
+    let list: Vec<(String, Series)> = (0..6)
+        .map(|k| (format!("S{k}"), series(3_000 + 997 * k, 7 + k as u64, MONDAY_0930, 20.0 + 300.0 * k as f64)))
+        .collect();
+    let refs: Vec<(&str, &Series)> = list.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let mut cols = columns_of(&refs);
+    cols.c[4_000] *= 1.5; // a jump: the logarithm's slow path and a window recomputed exactly
+    let b = CpuBackend::new();
+    let wide = b.compute(&cols).unwrap();
+    polygon_gpu::use_simd(false);
+    let base = b.compute(&cols);
+    polygon_gpu::use_simd(true);
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        eprintln!("no AVX2 on this CPU: both runs took the baseline build");
+    }
+    assert_matches(&wide, &base.unwrap(), 0.0, "simd and baseline");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
