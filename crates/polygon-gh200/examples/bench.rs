@@ -393,6 +393,10 @@ async fn large(a: &Args) -> serde_json::Value {
     let (n, from, to) = (2_000, date("2024-01-02"), date("2024-03-28"));
     let tickers = universe(n);
     let workers = 64;
+    // Chunks of 32 tickers (BATCH_SIZE; the library's default of 256 suits a GPU): on two CPUs
+    // a small chunk lets the indicators start sooner and finish later behind the fetching, and
+    // keeps fewer fresh buffers in flight (with 128: warm 1.6 s, 17x; see docs/benchmarks.md).
+    let batch = 32;
     let c = cache(a, true).await;
     let _ = c.clear().await;
     let tier = if c.redis_status() == polygon_gh200::cache::RedisStatus::Up { "Redis" } else { "memory tier" };
@@ -404,7 +408,7 @@ async fn large(a: &Args) -> serde_json::Value {
         let f = Fetcher::new(
             transport(a, true, workers),
             c.clone(),
-            FetchConfig { max_workers: workers, batch_size: 128, queue_size: 2, ..FetchConfig::default() },
+            FetchConfig { max_workers: workers, batch_size: batch, queue_size: 2, ..FetchConfig::default() },
         );
         let backend = CpuBackend::new();
         let start = Instant::now();
@@ -429,7 +433,7 @@ async fn large(a: &Args) -> serde_json::Value {
     }
     let _ = c.clear().await;
     let mut table = format!(
-        "{n} tickers x 2024-01-02..2024-03-28 (61 sessions) of minute bars, streamed in chunks of 128 tickers (QUEUE_SIZE=2), MAX_WORKERS={workers}, cache: {tier}, simulator latency {} ms (a new connection {} ms more), TLS\n\n",
+        "{n} tickers x 2024-01-02..2024-03-28 (61 sessions) of minute bars, streamed in chunks of {batch} tickers (BATCH_SIZE={batch}, QUEUE_SIZE=2), MAX_WORKERS={workers}, cache: {tier}, simulator latency {} ms (a new connection {} ms more), TLS\n\n",
         a.latency_ms,
         2.0 * a.latency_ms
     );
