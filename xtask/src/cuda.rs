@@ -59,8 +59,17 @@ pub fn kernels(args: &[&str]) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// The driver functions cust_raw declares, read from its bindings in the cargo registry.
+/// The driver functions cust_raw declares, read from its bindings in the cargo registry. On a
+/// fresh machine nothing has built the `cuda` feature yet, so its sources are not unpacked:
+/// then `cargo fetch --locked` (which downloads and unpacks every locked package) and look again.
 fn driver_functions() -> Result<Vec<String>, String> {
+    match read_driver_functions() {
+        Err(_) if crate::cargo(&["fetch", "--locked"]) => read_driver_functions(),
+        other => other,
+    }
+}
+
+fn read_driver_functions() -> Result<Vec<String>, String> {
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")))
@@ -81,7 +90,7 @@ fn driver_functions() -> Result<Vec<String>, String> {
             return Ok(names);
         }
     }
-    Err("cust_raw 0.11.3 is not in the cargo registry: run `cargo fetch` first".into())
+    Err("cust_raw 0.11.3 is not in the cargo registry (and `cargo fetch --locked` did not bring it)".into())
 }
 
 /// Writes `target/cuda-stub/lib64/libcuda.so`: every driver function returns
