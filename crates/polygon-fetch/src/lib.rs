@@ -444,12 +444,14 @@ impl Fetcher {
     }
 
     /// Streams the batch in chunks of `batch_size` tickers through a channel holding at most
-    /// `queue_size` chunks, so processing overlaps fetching and memory stays bounded.
+    /// `queue_size` chunks, so processing overlaps fetching and memory stays bounded. The next
+    /// group of tickers is fetched while a group is decoded and waits for room in the queue (one
+    /// group ahead), so the workers do not idle at each group's end.
     ///
     /// # Cancel safety
-    /// Dropping the receiver stops the producer before its next chunk; fetches in flight are
-    /// abandoned (dropped), and since a chunk is stored in the cache only once all of its pages
-    /// arrived and passed their checks, nothing partial is ever stored.
+    /// Dropping the receiver stops the producer before its next chunk; fetches in flight,
+    /// the group fetched ahead included, are aborted, and since a chunk is stored in the cache
+    /// only once all of its pages arrived and passed their checks, nothing partial is ever stored.
     pub fn stream_aggregates(
         &self,
         tickers: Vec<Ticker>,
@@ -462,13 +464,31 @@ impl Fetcher {
         let me = self.clone();
         tokio::spawn(async move {
             let size = me.inner.cfg.batch_size.max(1);
-            for group in tickers.chunks(size) {
-                let fetch = me.batch_entries(group, multiplier, timespan, from, to);
+            let start = |group: Vec<Ticker>| {
+                let me = me.clone();
+                let g = group.clone();
+                let task = tokio::spawn(async move { me.batch_entries(&g, multiplier, timespan, from, to).await });
+                (group, AbortOnDrop(task))
+            };
+            let mut groups = tickers.chunks(size).map(<[Ticker]>::to_vec);
+            let mut next = groups.next().map(start);
+            while let Some((group, mut current)) = next.take() {
                 // Stop as soon as nobody listens, even mid-group.
                 let results = tokio::select! {
-                    r = fetch => r,
+                    r = &mut current.0 => r.unwrap_or_else(|_| {
+                        // The group's task died (a panic): every one of its tickers is reported.
+                        let mut seen = HashSet::new();
+                        group
+                            .iter()
+                            .filter(|t| seen.insert((*t).clone()))
+                            .map(|t| (t.clone(), Err(FetchError::Cancelled { ticker: t.to_string() })))
+                            .collect()
+                    }),
                     _ = tx.closed() => return,
                 };
+                // The next group is fetched while this one is decoded and waits for room in the
+                // queue: one group ahead, so memory stays bounded. Returning drops (aborts) it.
+                next = groups.next().map(start);
                 // Every ticker's chunks decoded straight into the one batch: no per-ticker copy.
                 let rows = results.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().map(|e| e.archived().len());
                 let mut columns = me.spare_columns();
@@ -715,6 +735,15 @@ fn sort_dedup(cols: BarColumns) -> Result<BarColumns, String> {
         last = Some(i);
     }
     Ok(out)
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Appends a ticker's chunks, in order, to the current series of `out`: whole-range requests are
