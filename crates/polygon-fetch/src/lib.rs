@@ -445,12 +445,12 @@ impl Fetcher {
 
     /// Streams the batch in chunks of `batch_size` tickers through a channel holding at most
     /// `queue_size` chunks, so processing overlaps fetching and memory stays bounded. The next
-    /// group of tickers is fetched while a group is decoded and waits for room in the queue (one
-    /// group ahead), so the workers do not idle at each group's end.
+    /// two groups of tickers are fetched while a group is decoded and waits for room in the
+    /// queue, so the workers do not idle at each group's end.
     ///
     /// # Cancel safety
     /// Dropping the receiver stops the producer before its next chunk; fetches in flight,
-    /// the group fetched ahead included, are aborted, and since a chunk is stored in the cache
+    /// the groups fetched ahead included, are aborted, and since a chunk is stored in the cache
     /// only once all of its pages arrived and passed their checks, nothing partial is ever stored.
     pub fn stream_aggregates(
         &self,
@@ -471,8 +471,11 @@ impl Fetcher {
                 (group, AbortOnDrop(task))
             };
             let mut groups = tickers.chunks(size).map(<[Ticker]>::to_vec);
-            let mut next = groups.next().map(start);
-            while let Some((group, mut current)) = next.take() {
+            // The group being delivered's successors in flight: AHEAD of them, so the workers
+            // always have the next group's tickers queued when a group's last requests finish.
+            const AHEAD: usize = 2;
+            let mut inflight: std::collections::VecDeque<_> = groups.by_ref().take(AHEAD).map(start).collect();
+            while let Some((group, mut current)) = inflight.pop_front() {
                 // Stop as soon as nobody listens, even mid-group.
                 let results = tokio::select! {
                     r = &mut current.0 => r.unwrap_or_else(|_| {
@@ -486,9 +489,9 @@ impl Fetcher {
                     }),
                     _ = tx.closed() => return,
                 };
-                // The next group is fetched while this one is decoded and waits for room in the
-                // queue: one group ahead, so memory stays bounded. Returning drops (aborts) it.
-                next = groups.next().map(start);
+                // The next groups are fetched while this one is decoded and waits for room in
+                // the queue: AHEAD of them, so memory stays bounded. Returning drops (aborts) them.
+                inflight.extend(groups.next().map(start));
                 // Every ticker's chunks decoded straight into the one batch: no per-ticker copy.
                 let rows = results.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().map(|e| e.archived().len());
                 let mut columns = me.spare_columns();

@@ -192,17 +192,17 @@ async fn a_looping_next_url_ends_in_an_error() {
 }
 
 #[tokio::test]
-async fn the_next_group_is_fetched_while_the_consumer_holds_the_queue_full() {
+async fn the_next_two_groups_are_fetched_while_the_consumer_holds_the_queue_full() {
     // Daily bars: one request per ticker. Groups of 2, a queue of 1, and a consumer that takes
-    // nothing for now: group 1 waits in the queue, group 2 waits for room, and group 3 has been
-    // fetched ahead; group 4 has not started.
+    // nothing for now: group 1 waits in the queue, group 2 waits for room, groups 3 and 4 have
+    // been fetched ahead; groups 5 and 6 have not started.
     let sim = Simulator::builder().now_ms(NOW).latency_ms(20).build().spawn().await.unwrap();
     let f = Fetcher::new(
         Transport::builder(sim.base_url()).api_key(ApiKey::new("k").unwrap()).rate_limit(None).build().unwrap(),
         memory_cache().await,
         FetchConfig { max_workers: 8, batch_size: 2, queue_size: 1, now_ms: Some(NOW), ..FetchConfig::default() },
     );
-    let names = ["AAPL", "MSFT", "SPY", "QQQ", "NVDA", "AMZN", "META", "TSLA"];
+    let names = ["AAPL", "MSFT", "SPY", "QQQ", "NVDA", "AMZN", "META", "TSLA", "GOOGL", "AMD", "NFLX", "INTC"];
     let tickers: Vec<Ticker> = names.iter().map(|s| t(s)).collect();
     let mut rx = f.stream_aggregates(tickers, Multiplier::ONE, Timespan::Day, d("2024-01-02"), d("2024-03-28"));
     // Wait until the producer has gone as far as it can (no request for 500 ms).
@@ -211,14 +211,14 @@ async fn the_next_group_is_fetched_while_the_consumer_holds_the_queue_full() {
         last = sim.stats().aggs;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(last, 6, "three groups fetched while the consumer waits: one queued, one waiting, one ahead");
+    assert_eq!(last, 8, "four groups fetched while the consumer waits: one queued, one waiting, two ahead");
     let mut seen = Vec::new();
     while let Some(chunk) = rx.recv().await {
         assert!(chunk.failures.is_empty(), "{:?}", chunk.failures);
         seen.extend(chunk.columns.tickers.iter().map(|t| t.to_string()));
     }
     assert_eq!(seen, names, "every ticker once, in order");
-    assert_eq!(sim.stats().aggs, 8);
+    assert_eq!(sim.stats().aggs, 12);
 }
 
 #[tokio::test]
