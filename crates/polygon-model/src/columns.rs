@@ -338,21 +338,30 @@ impl ArchivedBarColumns {
         if let Some((name, len)) = lens.iter().find(|(_, len)| *len != rows) {
             return Err(format!("column {name} has {len} rows, t has {rows}"));
         }
-        let offsets = self.offsets.as_slice();
-        if offsets.len() != self.tickers.len() + 1 {
-            return Err(format!("{} offsets for {} tickers", offsets.len(), self.tickers.len()));
-        }
-        if offsets[0].to_native() != 0 || offsets[offsets.len() - 1].to_native() as usize != rows {
-            return Err(format!("offsets must run from 0 to {rows}"));
-        }
-        if offsets.windows(2).any(|w| w[1].to_native() < w[0].to_native()) {
-            return Err("offsets decrease".into());
-        }
-        for t in self.tickers.iter() {
-            t.as_str().parse::<Ticker>().map_err(|e| format!("ticker {:?}: {e}", t.as_str()))?;
-        }
-        Ok(())
+        check_series(self.tickers.iter().map(|t| t.as_str()), self.offsets.as_slice(), rows)
     }
+}
+
+/// Whether archived series boundaries are consistent with `rows` rows: one more offset than
+/// tickers, running from 0 to `rows` without decreasing, every ticker a valid symbol.
+pub(crate) fn check_series<'a>(
+    tickers: impl ExactSizeIterator<Item = &'a str>,
+    offsets: &[rkyv::rend::u32_le],
+    rows: usize,
+) -> Result<(), String> {
+    if offsets.len() != tickers.len() + 1 {
+        return Err(format!("{} offsets for {} tickers", offsets.len(), tickers.len()));
+    }
+    if offsets[0].to_native() != 0 || offsets[offsets.len() - 1].to_native() as usize != rows {
+        return Err(format!("offsets must run from 0 to {rows}"));
+    }
+    if offsets.windows(2).any(|w| w[1].to_native() < w[0].to_native()) {
+        return Err("offsets decrease".into());
+    }
+    for t in tickers {
+        t.parse::<Ticker>().map_err(|e| format!("ticker {t:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Marker for rend's little-endian primitives and the native type they mirror.

@@ -454,20 +454,7 @@ impl ArchivedPackedBars {
         for (c, name) in self.columns.iter().zip(NAMES) {
             c.check(rows).map_err(|e| format!("column {name}: {e}"))?;
         }
-        let offsets = self.offsets.as_slice();
-        if offsets.len() != self.tickers.len() + 1 {
-            return Err(format!("{} offsets for {} tickers", offsets.len(), self.tickers.len()));
-        }
-        if offsets[0].to_native() != 0 || offsets[offsets.len() - 1].to_native() as usize != rows {
-            return Err(format!("offsets must run from 0 to {rows}"));
-        }
-        if offsets.windows(2).any(|w| w[1].to_native() < w[0].to_native()) {
-            return Err("offsets decrease".into());
-        }
-        for t in self.tickers.iter() {
-            t.as_str().parse::<Ticker>().map_err(|e| format!("ticker {:?}: {e}", t.as_str()))?;
-        }
-        Ok(())
+        crate::columns::check_series(self.tickers.iter().map(|t| t.as_str()), self.offsets.as_slice(), rows)
     }
 
     /// Decodes into a new batch, tickers and all.
