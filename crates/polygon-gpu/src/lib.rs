@@ -601,12 +601,19 @@ fn log_returns_body(c: &[f64], lr: &mut [f64], std: &mut [f64]) {
     for start in (0..n).step_by(PASS) {
         let (from, end) = (start.max(1), (start + PASS).min(n));
         let (r, a, b) = (&mut lr[from..end], &c[from..end], &c[from - 1..end - 1]);
+        // Whether every bar of the block is `near` its predecessor, folded without a branch so
+        // that the check runs in the same SIMD lanes as the ratios; the rare block with a large
+        // move (or an odd price) then goes over its bars again.
+        let mut all_near = true;
         for ((r, &a), &b) in r.iter_mut().zip(a).zip(b) {
             *r = log_ratio_near(a, b);
+            all_near &= near(a, b);
         }
-        for ((r, &a), &b) in r.iter_mut().zip(a).zip(b) {
-            if !near(a, b) {
-                far(r, a, b);
+        if !all_near {
+            for ((r, &a), &b) in r.iter_mut().zip(a).zip(b) {
+                if !near(a, b) {
+                    far(r, a, b);
+                }
             }
         }
         let from = start.max(W);
