@@ -251,8 +251,9 @@ fn mean_ss(x: &[f64]) -> (f64, f64) {
     (m, sum4(x, |v| (v - m) * (v - m)))
 }
 
-/// Mean and population variance of every `W`-window of `x` ending at `first..x.len()`, passed to
-/// `emit(end, mean, var)`.
+/// Mean and standard deviation of every `W`-window of `x` ending at `first..x.len()`, passed to
+/// `emit(end, mean, sd)`: `sd` is the square root of the population variance times `scale`
+/// (`W/(W − 1)` for the sample deviation, 1 for the population's).
 ///
 /// O(1) per window: each block of [`BLOCK`] windows starts with one computed exactly (two-pass);
 /// its mean `k` becomes the shift, and the next windows add the entering value's and drop the
@@ -267,17 +268,17 @@ fn mean_ss(x: &[f64]) -> (f64, f64) {
 /// AVX2: a window then costs a quarter of the instructions (callgrind: the whole backend 18 %
 /// fewer); the last few windows of a pass go one block after another.
 #[inline(always)]
-fn rolling(x: &[f64], first: usize, lanes: &mut Lanes, mut emit: impl FnMut(usize, f64, f64)) {
+fn rolling(x: &[f64], first: usize, scale: f64, lanes: &mut Lanes, mut emit: impl FnMut(usize, f64, f64)) {
     let n = x.len();
     let mut j = first;
     // LANES blocks side by side, each its own chain of running sums: the core overlaps them
     // instead of waiting an addition's latency per window.
     while n - j >= LANES * 8 {
         let q = ((n - j) / LANES).min(BLOCK);
-        rolling_lanes(x, j, q, lanes, &mut emit);
+        rolling_lanes(x, j, q, scale, lanes, &mut emit);
         j += LANES * q;
     }
-    rolling_serial(x, j, emit);
+    rolling_serial(x, j, scale, emit);
 }
 
 /// Blocks slid side by side in [`rolling`].
@@ -311,7 +312,14 @@ fn restart(win: &[f64]) -> (f64, f64, f64) {
 /// side: each lane's values are laid out next to the other lanes' (`xt[i][l]`), so one SIMD
 /// operation advances all four blocks, and the results are put back in order at the end.
 #[inline(always)]
-fn rolling_lanes(x: &[f64], j0: usize, q: usize, lanes: &mut Lanes, emit: &mut impl FnMut(usize, f64, f64)) {
+fn rolling_lanes(
+    x: &[f64],
+    j0: usize,
+    q: usize,
+    scale: f64,
+    lanes: &mut Lanes,
+    emit: &mut impl FnMut(usize, f64, f64),
+) {
     let inv = 1.0 / W as f64;
     let span = q + W - 1;
     let base: [usize; LANES] = std::array::from_fn(|l| j0 + l * q + 1 - W);
@@ -338,6 +346,10 @@ fn rolling_lanes(x: &[f64], j0: usize, q: usize, lanes: &mut Lanes, emit: &mut i
     }
     #[cfg(not(target_arch = "x86_64"))]
     slide(lanes, q, &mut st, exact);
+    // The square roots while the variances are side by side: in SIMD lanes, one unit's work.
+    for v in lanes.vt[..q].as_flattened_mut() {
+        *v = (*v * scale).sqrt();
+    }
     for (l, &b) in base.iter().enumerate() {
         for i in 0..q {
             emit(b + W - 1 + i, lanes.mt[i][l], lanes.vt[i][l]);
@@ -428,7 +440,7 @@ fn slide_avx2(lanes: &mut Lanes, q: usize, st: &mut Sums, exact: impl Fn(usize, 
 
 /// [`rolling`] one block after another, for the last few windows.
 #[inline(always)]
-fn rolling_serial(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)) {
+fn rolling_serial(x: &[f64], first: usize, scale: f64, mut emit: impl FnMut(usize, f64, f64)) {
     let (n, w) = (x.len(), W as f64);
     // Multiplying by 1/W (rounded once) instead of dividing: a division costs several
     // multiplications' time, and three a window were most of the loop.
@@ -437,7 +449,7 @@ fn rolling_serial(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)
     'block: while j < n {
         let win = &x[j + 1 - W..=j];
         let (k, mut s2) = mean_ss(win);
-        emit(j, k, s2 * inv);
+        emit(j, k, (s2 * inv * scale).sqrt());
         // The window's sums shifted by its own mean: s2 is its two-pass sum of squares, s1 the
         // (tiny) rounding residue of Σ(x - k).
         let mut s1 = sum4(win, |v| v - k);
@@ -455,7 +467,7 @@ fn rolling_serial(x: &[f64], first: usize, mut emit: impl FnMut(usize, f64, f64)
             if !well_conditioned {
                 continue 'block; // window j again, exactly, as the start of a new block
             }
-            emit(j, k + s1 * inv, var);
+            emit(j, k + s1 * inv, (var * scale).sqrt());
             j += 1;
         }
     }
@@ -618,10 +630,7 @@ fn log_returns_body(c: &[f64], lr: &mut [f64], std: &mut [f64]) {
         }
         let from = start.max(W);
         if from < end {
-            rolling(&lr[..end], from, &mut lanes, |i, _, var| std[i] = var * ddof);
-            for x in &mut std[from..end] {
-                *x = x.sqrt();
-            }
+            rolling(&lr[..end], from, ddof, &mut lanes, |i, _, sd| std[i] = sd);
         }
     }
 }
@@ -683,14 +692,9 @@ fn close_windows_body(c: &[f64], sma: &mut [f64], bbu: &mut [f64], bbl: &mut [f6
             col[head.clone()].fill(f64::NAN);
         }
         if from < end {
-            rolling(&c[..end], from, &mut lanes, |i, m, var| {
-                sma[i] = m;
-                bbu[i] = var;
+            rolling(&c[..end], from, 1.0, &mut lanes, |i, m, sd| {
+                (sma[i], bbu[i], bbl[i]) = (m, m + 2.0 * sd, m - 2.0 * sd);
             });
-            for ((u, l), &m) in bbu[from..end].iter_mut().zip(&mut bbl[from..end]).zip(&sma[from..end]) {
-                let sd = u.sqrt();
-                (*u, *l) = (m + 2.0 * sd, m - 2.0 * sd);
-            }
         }
     }
 }
