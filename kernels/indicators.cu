@@ -280,7 +280,7 @@ extern "C" __global__ void scan_apply(INPUT_PARAMS, const u32* __restrict__ offs
         y[3] = a[3] * y[3] + b[3];
         y[4] = a[4] * y[4] + b[4];
         ema[i] = y[0];
-        rsi[i] = j < RSI ? nan : (y[2] == 0.0 ? 100.0 : 100.0 - 100.0 / (1.0 + y[1] / y[2]));
+        rsi[i] = j < RSI ? nan : (y[2] == 0.0 ? 100.0 : 100.0 * y[1] / (y[1] + y[2]));
         vwap[i] = y[4] > 0.0 ? y[3] / y[4] : nan;
     }
 }
