@@ -271,8 +271,8 @@ fn mean_ss(x: &[f64]) -> (f64, f64) {
 fn rolling(x: &[f64], first: usize, scale: f64, lanes: &mut Lanes, mut emit: impl FnMut(usize, f64, f64)) {
     let n = x.len();
     let mut j = first;
-    // LANES blocks side by side, each its own chain of running sums: the core overlaps them
-    // instead of waiting an addition's latency per window.
+    // LANES blocks side by side, of up to BLOCK windows each (at least 8, so that laying them
+    // out pays), then the few windows left one block after another.
     while n - j >= LANES * 8 {
         let q = ((n - j) / LANES).min(BLOCK);
         rolling_lanes(x, j, q, scale, lanes, &mut emit);
