@@ -113,15 +113,8 @@ fn triad_gbs(runs: usize) -> f64 {
 /// output columns written, series in parallel as the backend runs them.
 fn copy_pattern(cols: &BarColumns, out: &mut Indicators) {
     let offsets = cols.offsets();
-    let Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap } = out;
-    let mut rest: [&mut [f64]; 8] =
-        [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap].map(|c| &mut c[..]);
-    let mut per_series = Vec::with_capacity(cols.num_series());
-    for w in offsets.windows(2) {
-        let (heads, tails): (Vec<_>, Vec<_>) = rest.map(|c| c.split_at_mut((w[1] - w[0]) as usize)).into_iter().unzip();
-        per_series.push((w[0] as usize..w[1] as usize, <[&mut [f64]; 8]>::try_from(heads).unwrap()));
-        rest = tails.try_into().unwrap();
-    }
+    let ranges = offsets.windows(2).map(|w| w[0] as usize..w[1] as usize);
+    let per_series: Vec<_> = ranges.zip(out.per_series_mut(cols)).collect();
     per_series.into_par_iter().for_each(|(r, outs)| {
         let (t, h, l, c, v, vw) = (
             &cols.t[r.clone()],

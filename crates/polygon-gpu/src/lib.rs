@@ -87,6 +87,27 @@ impl Indicators {
         Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap }
     }
 
+    /// The columns resized to `bars.len()` (their memory reused; the new values are NaN) and split
+    /// at `bars`' series boundaries: for each series, its eight disjoint slices in
+    /// [`Indicators::NAMES`] order, so that a backend can fill series in parallel.
+    pub fn per_series_mut(&mut self, bars: &BarColumns) -> Vec<[&mut [f64]; 8]> {
+        let n = bars.len();
+        let Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap } = self;
+        let mut rest: [&mut [f64]; 8] = [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap]
+            .map(|col| {
+                col.resize(n, f64::NAN);
+                &mut col[..]
+            });
+        let mut per_series = Vec::with_capacity(bars.num_series());
+        for w in bars.offsets().windows(2) {
+            let split = rest.map(|col| col.split_at_mut((w[1] - w[0]) as usize));
+            let (heads, tails): (Vec<_>, Vec<_>) = split.into_iter().unzip();
+            per_series.push(heads.try_into().expect("eight columns"));
+            rest = tails.try_into().expect("eight columns");
+        }
+        per_series
+    }
+
     /// The columns by name, in [`Indicators::NAMES`] order.
     pub fn columns(&self) -> [&[f64]; 8] {
         [
@@ -769,24 +790,8 @@ impl Backend for CpuBackend {
     }
 
     fn compute_into(&self, bars: &BarColumns, out: &mut Indicators) -> Result<(), Error> {
-        let n = bars.len();
         let offsets = bars.offsets();
-        let Indicators { log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap } = out;
-        let mut rest: [&mut [f64]; 8] = [log_return, sma_20, ema_20, std_20, bb_upper_20, bb_lower_20, rsi_14, vwap]
-            .map(|col| {
-                // Reuses the column's memory; `series` writes every element.
-                col.resize(n, f64::NAN);
-                &mut col[..]
-            });
-        // Split every output column at the series boundaries, then hand each series its slices.
-        let mut per_series: Vec<[&mut [f64]; 8]> = Vec::with_capacity(bars.num_series());
-        for w in offsets.windows(2) {
-            let len = (w[1] - w[0]) as usize;
-            let split = rest.map(|col| col.split_at_mut(len));
-            let (heads, tails): (Vec<_>, Vec<_>) = split.into_iter().unzip();
-            per_series.push(heads.try_into().expect("eight columns"));
-            rest = tails.try_into().expect("eight columns");
-        }
+        let per_series = out.per_series_mut(bars);
         // Few long series (one ticker over years of minutes) would leave threads idle: then the
         // indicators of a series are computed in parallel too.
         let within = per_series.len() < 2 * rayon::current_num_threads();
