@@ -112,18 +112,9 @@ fn triad_gbs(runs: usize) -> f64 {
 /// The backend's memory traffic and nothing else: each series' six input columns read and eight
 /// output columns written, series in parallel as the backend runs them.
 fn copy_pattern(cols: &BarColumns, out: &mut Indicators) {
-    let offsets = cols.offsets();
-    let ranges = offsets.windows(2).map(|w| w[0] as usize..w[1] as usize);
-    let per_series: Vec<_> = ranges.zip(out.per_series_mut(cols)).collect();
-    per_series.into_par_iter().for_each(|(r, outs)| {
-        let (t, h, l, c, v, vw) = (
-            &cols.t[r.clone()],
-            &cols.h[r.clone()],
-            &cols.l[r.clone()],
-            &cols.c[r.clone()],
-            &cols.v[r.clone()],
-            &cols.vw[r],
-        );
+    out.per_series_mut(cols).into_par_iter().enumerate().for_each(|(k, outs)| {
+        let s = cols.series(k).expect("one set of output slices per series");
+        let (t, h, l, c, v, vw) = (s.t, s.high, s.low, s.close, s.volume, s.vw);
         // Block by block (each block's inputs in the first-level cache), every input read once and
         // every output written once.
         let [o0, o1, o2, o3, o4, o5, o6, o7] = outs;

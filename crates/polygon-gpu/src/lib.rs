@@ -790,24 +790,14 @@ impl Backend for CpuBackend {
     }
 
     fn compute_into(&self, bars: &BarColumns, out: &mut Indicators) -> Result<(), Error> {
-        let offsets = bars.offsets();
         let per_series = out.per_series_mut(bars);
         // Few long series (one ticker over years of minutes) would leave threads idle: then the
         // indicators of a series are computed in parallel too.
         let within = per_series.len() < 2 * rayon::current_num_threads();
         per_series.into_par_iter().enumerate().for_each(|(k, cols)| {
-            let r = offsets[k] as usize..offsets[k + 1] as usize;
-            let within = within && r.len() >= 1 << 15;
-            series(
-                &bars.t[r.clone()],
-                &bars.h[r.clone()],
-                &bars.l[r.clone()],
-                &bars.c[r.clone()],
-                &bars.v[r.clone()],
-                &bars.vw[r],
-                cols,
-                within,
-            );
+            let s = bars.series(k).expect("one set of output slices per series");
+            let within = within && s.len() >= 1 << 15;
+            series(s.t, s.high, s.low, s.close, s.volume, s.vw, cols, within);
         });
         Ok(())
     }
