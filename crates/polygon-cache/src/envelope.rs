@@ -1,12 +1,11 @@
 //! The value format in Redis: a 32-byte header (magic, schema, kind, checksum, length) then an
 //! rkyv archive. Reading copies into an aligned buffer and validates; nothing is trusted.
 
-use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
-use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
-use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
-use rkyv::{Archive, Deserialize, Portable, Serialize};
+
+use crate::entry::Validated;
+use crate::value::CacheValue;
 
 /// Magic bytes at the start of every value.
 pub const MAGIC: [u8; 4] = *b"PG2C";
@@ -14,29 +13,6 @@ pub const MAGIC: [u8; 4] = *b"PG2C";
 pub const SCHEMA_VERSION: u16 = 2;
 /// Header length; the archive that follows starts 16-byte aligned in the value.
 pub const HEADER_LEN: usize = 32;
-
-/// A value the cache can hold: rkyv-archivable, validated on read, with a kind name that tells
-/// apart archives of different types stored under one key.
-pub trait CacheValue:
-    Archive<
-        Archived: Portable
-                      + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
-    > + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
-    + Sized
-{
-    /// A stable name of the type (`"bar_columns"`); its hash goes in the header.
-    const KIND: &'static str;
-
-    /// Invariants byte validation cannot see (for `BarColumns`: offsets and column lengths agree),
-    /// checked on every value read back; a value that fails them is corrupt.
-    ///
-    /// # Errors
-    /// What is inconsistent.
-    fn check(_archived: &Self::Archived) -> Result<(), String> {
-        Ok(())
-    }
-}
 
 /// Why bytes under a key were not a usable value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +55,7 @@ pub fn encode<T: CacheValue>(value: &T) -> Vec<u8> {
     wrap::<T>(&archive(value))
 }
 
-/// The rkyv archive of `value`, aligned, without a header (what the memory tier holds).
+/// The rkyv archive of `value`, aligned, without a header (validated into what the memory tier holds).
 pub(crate) fn archive<T: CacheValue>(value: &T) -> AlignedVec {
     rkyv::to_bytes::<rancor::Error>(value).expect("serialising into memory cannot fail")
 }
@@ -98,12 +74,18 @@ pub(crate) fn wrap<T: CacheValue>(archive: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks the header and the archive of `bytes` as a `T`, returning the archive in an aligned
-/// buffer that [`crate::Entry`] can read without copying again.
+/// Checks the header and the archive of `bytes` as a `T`, returning the validated archive in an
+/// aligned buffer (for tools and fuzzing; the cache itself reads through [`crate::Entry`]).
 ///
 /// # Errors
 /// [`Corrupt`] naming what failed: magic, schema, kind, length, checksum or validation.
 pub fn decode<T: CacheValue>(bytes: &[u8]) -> Result<AlignedVec, Corrupt> {
+    open::<T>(bytes).map(Validated::into_bytes)
+}
+
+/// [`decode`], keeping the proof that the archive is a valid `T`: what a tier of bytes (Redis)
+/// hands the cache. The kind hash is only a fast mismatch test; rkyv's validation decides.
+pub(crate) fn open<T: CacheValue>(bytes: &[u8]) -> Result<Validated<T>, Corrupt> {
     if bytes.len() < HEADER_LEN || bytes[..4] != MAGIC {
         return Err(Corrupt::NotOurs);
     }
@@ -126,9 +108,9 @@ pub fn decode<T: CacheValue>(bytes: &[u8]) -> Result<AlignedVec, Corrupt> {
     }
     let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
     aligned.extend_from_slice(payload);
-    let archived = rkyv::access::<T::Archived, rancor::Error>(&aligned).map_err(|e| Corrupt::Invalid(e.to_string()))?;
-    T::check(archived).map_err(Corrupt::Invalid)?;
-    Ok(aligned)
+    let valid = Validated::<T>::new(aligned).map_err(|e| Corrupt::Invalid(e.to_string()))?;
+    T::check(valid.archived()).map_err(Corrupt::Invalid)?;
+    Ok(valid)
 }
 
 #[cfg(test)]

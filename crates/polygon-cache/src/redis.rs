@@ -133,10 +133,6 @@ impl RedisTier {
             .map(|_| ())
     }
 
-    pub(crate) async fn exists(&self, key: &str) -> Result<bool, Error> {
-        self.pool.with_options(&self.opts).exists::<i64, _>(key).await.map(|n| n > 0)
-    }
-
     /// Every key matching `pattern` (SCAN, cluster-wide when clustered).
     async fn keys_matching(&self, pattern: &str, clustered: bool) -> Result<Vec<Key>, Error> {
         use futures_util::StreamExt;

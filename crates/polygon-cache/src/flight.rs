@@ -1,0 +1,177 @@
+//! `Cache::get_or_load`: single flight within the process (one loader per key, the others wait
+//! for it) and across the fleet (a short Redis lock with a token, released by compare-and-delete),
+//! lock tokens with a per-cache owner prefix, and the take-over of this cache's own stale locks.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::cache::Cache;
+use crate::entry::Entry;
+use crate::key::CacheKey;
+use crate::ttl::TtlClass;
+use crate::value::CacheValue;
+
+/// How long a loader waiting on another process's lock sleeps between looks at Redis.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// The flights of one cache: a local mutex per key being loaded, and what its lock tokens say.
+pub(crate) struct Flights {
+    local: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Prefix of this cache's lock tokens (process and creation time): a lock carrying it that no
+    /// task of ours is loading is a leftover of ours.
+    owner: String,
+    seq: AtomicU64,
+}
+
+impl Flights {
+    pub(crate) fn new() -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Flights {
+            local: Mutex::new(HashMap::new()),
+            owner: format!("{:x}.{nanos:x}", std::process::id()),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// A token unique per holder: the owner prefix and a per-cache sequence.
+    fn token(&self) -> String {
+        format!("{}-{}", self.owner, self.seq.fetch_add(1, Relaxed))
+    }
+
+    /// Whether `token` is one of this cache's.
+    fn is_ours(&self, token: &str) -> bool {
+        token.strip_prefix(self.owner.as_str()).is_some_and(|t| t.starts_with('-'))
+    }
+
+    /// The local flight of `key`, made if there is none.
+    fn of(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut f = self.local.lock().expect("flights lock");
+        f.entry(key.as_str().to_owned()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))).clone()
+    }
+
+    fn land(&self, key: &CacheKey) {
+        self.local.lock().expect("flights lock").remove(key.as_str());
+    }
+}
+
+impl Cache {
+    /// The value under `key`, loading it with `load` on a miss, at most once at a time per key in
+    /// this process and, through a short Redis lock (`SET NX PX` with a token, released by a
+    /// compare-and-delete script), across processes sharing the Redis.
+    ///
+    /// A loader error is returned and nothing is stored; the next caller tries again.
+    ///
+    /// # Errors
+    /// The loader's error.
+    ///
+    /// # Cancel safety
+    /// Dropping the future while loading stores nothing and releases the local flight; a Redis lock
+    /// it held expires after `lock_ttl`.
+    pub async fn get_or_load<T, E, F, Fut>(&self, key: &CacheKey, class: TtlClass, load: F) -> Result<Entry<T>, E>
+    where
+        T: CacheValue,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(e) = self.get::<T>(key).await {
+            return Ok(e);
+        }
+        let flight = self.inner.flights.of(key);
+        let _leader = flight.lock().await;
+        // Someone who held the flight before us may have filled it.
+        if let Some(e) = self.memory_get::<T>(key) {
+            return Ok(e);
+        }
+        let result = self.load_once(key, class, load).await;
+        self.inner.flights.land(key);
+        result
+    }
+
+    async fn load_once<T, E, F, Fut>(&self, key: &CacheKey, class: TtlClass, load: F) -> Result<Entry<T>, E>
+    where
+        T: CacheValue,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let flights = &self.inner.flights;
+        let lock_key = format!("{}:lock", self.redis_key(key));
+        let token = flights.token();
+        let give_up_at = Instant::now() + self.inner.cfg.lock_ttl;
+        let mut held = false;
+        // A lock command that timed out may still have run on the server: then we hold the lock
+        // without knowing it, and release it at the end (compare-and-delete: harmless if not).
+        let mut maybe_held = false;
+        let mut took_over = false;
+        // Take the fleet-wide lock, or wait for whoever holds it to store the value.
+        while let Some(r) = self.redis() {
+            match r.lock(&lock_key, &token, self.inner.cfg.lock_ttl).await {
+                Ok(true) => {
+                    held = true;
+                    break;
+                }
+                Ok(false) => {
+                    // We lead this key's flight in this cache, so a lock with our owner prefix is
+                    // no live holder's: a lock whose release failed or that landed after its
+                    // command timed out. Remove it and try again instead of waiting out its TTL.
+                    // Once per load: should the removal fail, waiting is the fallback.
+                    if !took_over
+                        && let Ok(Some(holder)) = r.lock_holder(&lock_key).await
+                        && flights.is_ours(&holder)
+                    {
+                        took_over = true;
+                        self.inner.counters.stale_locks.fetch_add(1, Relaxed);
+                        self.release(&lock_key, &holder).await;
+                        continue;
+                    }
+                    self.inner.counters.lock_waits.fetch_add(1, Relaxed);
+                    tokio::time::sleep(LOCK_POLL).await;
+                    if let Some(e) = self.redis_get::<T>(key).await {
+                        return Ok(e);
+                    }
+                    if Instant::now() >= give_up_at {
+                        break; // the holder is stuck: load ourselves rather than fail
+                    }
+                }
+                Err(e) => {
+                    maybe_held = e.kind() == &fred::error::ErrorKind::Timeout;
+                    self.redis_failed(r, &e, "lock");
+                    break;
+                }
+            }
+        }
+        // With the lock, a value stored just before we took it is still a hit.
+        if held && let Some(e) = self.redis_get::<T>(key).await {
+            self.release(&lock_key, &token).await;
+            return Ok(e);
+        }
+        self.inner.counters.loads.fetch_add(1, Relaxed);
+        let loaded = load().await;
+        let out = match loaded {
+            Ok(v) => Ok(self.put(key, &v, class).await),
+            Err(e) => Err(e),
+        };
+        if held || maybe_held {
+            self.release(&lock_key, &token).await;
+        }
+        out
+    }
+
+    async fn release(&self, lock_key: &str, token: &str) {
+        if let Some(r) = self.redis()
+            && let Err(e) = r.unlock(lock_key, token).await
+        {
+            self.redis_failed(r, &e, "unlock");
+        }
+    }
+
+    /// The prefix of this cache's lock tokens, for tests that plant a leftover lock (feature
+    /// `test-support`, tests only).
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn lock_owner(&self) -> &str {
+        &self.inner.flights.owner
+    }
+}
