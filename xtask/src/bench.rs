@@ -1,10 +1,11 @@
 //! `cargo xtask bench <enhanced|scaling-test|large-scale>`: builds the release binaries, starts a
 //! simulator process (TLS, 20 ms latency) and a redis-server of its own on a free port (when one is
 //! installed; else the memory tier is used and said), runs the driver
-//! (`crates/polygon-gh200/examples/bench.rs`), and leaves JSON in `target/bench/<mode>.json`.
+//! (`crates/polygon-gh200/examples/bench.rs`), and leaves JSON in `target/bench/<mode>.json`
+//! (`target/` is the resolved target directory). The official client's rows run in the Python
+//! venv (`crate::pyenv`), on the driver's PATH.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 
 struct Killed(Child);
@@ -22,15 +23,23 @@ fn free_port() -> u16 {
 
 pub fn run(args: &[&str]) -> ExitCode {
     let Some(&mode) = args.first() else {
-        eprintln!("usage: cargo xtask bench <enhanced|scaling-test|large-scale> [--latency-ms N]");
+        eprintln!("usage: cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli> [--latency-ms N]");
         return ExitCode::from(2);
     };
-    if !["enhanced", "scaling-test", "large-scale"].contains(&mode) {
-        eprintln!("xtask bench: unknown mode {mode:?}: enhanced, scaling-test or large-scale");
+    if !["enhanced", "scaling-test", "large-scale", "fetch-cli"].contains(&mode) {
+        eprintln!("xtask bench: unknown mode {mode:?}: enhanced, scaling-test, large-scale or fetch-cli");
         return ExitCode::from(2);
     }
     let latency = args.iter().position(|a| *a == "--latency-ms").and_then(|i| args.get(i + 1)).copied().unwrap_or("20");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
+    let target = crate::target_dir();
+    // The venv holds the pinned client (xtask/requirements.txt); without one the rows are skipped.
+    let python = match crate::pyenv::ensure() {
+        Ok(env) => Some(env),
+        Err(e) => {
+            println!("xtask bench: no Python venv ({e}): the official client's rows are skipped");
+            None
+        }
+    };
     for build in [
         &["build", "--release", "--locked", "-p", "polygon-gh200-cli"][..],
         &["build", "--release", "--locked", "-p", "polygon-gh200", "--example", "bench"][..],
@@ -39,7 +48,7 @@ pub fn run(args: &[&str]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let cert_dir = root.join("target/bench/sim-cert");
+    let cert_dir = target.join("bench/sim-cert");
     let _ = std::fs::create_dir_all(&cert_dir);
     // A new connection pays the TCP and TLS 1.3 handshakes' two round trips, as it would over a
     // network `latency` away (loopback charges none of it).
@@ -48,7 +57,7 @@ pub fn run(args: &[&str]) -> ExitCode {
         return ExitCode::from(2);
     };
     let connect = (2 * latency_ms).to_string();
-    let mut sim = match Command::new(root.join("target/release/polygon-gh200"))
+    let mut sim = match Command::new(target.join("release/polygon-gh200"))
         .args(["sim", "--tls", "--latency-ms", latency, "--connect-latency-ms", &connect, "--api-key", "bench-key"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -89,24 +98,18 @@ pub fn run(args: &[&str]) -> ExitCode {
             "none".to_owned()
         }
     };
-    let json = root.join(format!("target/bench/{mode}.json"));
+    let json = target.join(format!("bench/{mode}.json"));
     println!(
         "xtask bench {mode}: simulator {url} (TLS, {latency} ms a request, {connect} ms more a new connection), redis {redis_url}"
     );
-    let python = Command::new("python3").args(["-c", "import massive"]).status().is_ok_and(|s| s.success());
-    if !python {
-        println!(
-            "xtask bench: the official client is not installed (pip install massive==2.9.1): its rows are skipped"
-        );
-    }
-    let mut driver = Command::new(root.join("target/release/examples/bench"));
+    let mut driver = Command::new(target.join("release/examples/bench"));
     driver
         .arg(mode)
         .args(["--base-url", &url, "--ca", &cert, "--redis-url", &redis_url, "--latency-ms", latency])
         .arg("--out")
         .arg(&json);
-    if python {
-        driver.arg("--python");
+    if let Some(env) = python {
+        env.apply(&mut driver).arg("--python");
     }
     let ok = driver.status().is_ok_and(|s| s.success());
     drop(redis);

@@ -25,21 +25,32 @@ pub fn kernels(args: &[&str]) -> ExitCode {
         eprintln!("xtask kernels: no kernels/*.cu");
         return ExitCode::FAILURE;
     }
-    let tmp = root.join("target/xtask-ptx");
+    let tmp = crate::target_dir().join("xtask-ptx");
+    // NVRTC comes from the venv's pinned wheel (xtask/requirements.txt).
+    let python = if nvcc {
+        None
+    } else {
+        match crate::pyenv::ensure() {
+            Ok(env) => Some(env.python()),
+            Err(e) => {
+                eprintln!("xtask kernels: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let _ = std::fs::create_dir_all(&tmp);
     let _ = std::fs::create_dir_all(&out_dir);
     let mut ok = true;
     for src in sources {
         let name = format!("{}.ptx", src.file_stem().expect("a file name").to_string_lossy());
         let out = if check { tmp.join(&name) } else { out_dir.join(&name) };
-        let status = if nvcc {
-            Command::new("nvcc").args(["-ptx", "-arch=compute_90", "-o"]).arg(&out).arg(&src).status()
-        } else {
-            Command::new("python3").arg(root.join("xtask/nvrtc.py")).arg(&src).arg(&out).status()
+        let status = match &python {
+            None => Command::new("nvcc").args(["-ptx", "-arch=compute_90", "-o"]).arg(&out).arg(&src).status(),
+            Some(python) => Command::new(python).arg(root.join("xtask/nvrtc.py")).arg(&src).arg(&out).status(),
         };
         if !status.is_ok_and(|s| s.success()) {
             eprintln!(
-                "xtask kernels: compiling {} failed (NVRTC: `pip install nvidia-cuda-nvrtc-cu12==12.9.86`)",
+                "xtask kernels: compiling {} failed (NVRTC: nvidia-cuda-nvrtc-cu12, pinned in xtask/requirements.txt)",
                 src.display()
             );
             ok = false;
@@ -98,7 +109,7 @@ fn read_driver_functions() -> Result<Vec<String>, String> {
 /// error `Display` calls them). Returns the folder for `CUDA_LIBRARY_PATH`.
 pub fn stub() -> Result<PathBuf, String> {
     let names = driver_functions()?;
-    let dir = root().join("target/cuda-stub");
+    let dir = crate::target_dir().join("cuda-stub");
     let lib64 = dir.join("lib64");
     std::fs::create_dir_all(&lib64).map_err(|e| e.to_string())?;
     let mut c = String::from(
@@ -144,8 +155,7 @@ pub fn build() -> ExitCode {
     let lib64 = dir.join("lib64");
     let run = |args: &[&str]| {
         println!("$ CUDA_LIBRARY_PATH={} cargo {}", dir.display(), args.join(" "));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        Command::new(cargo)
+        crate::cargo_command()
             .args(args)
             .env("CUDA_LIBRARY_PATH", &dir)
             .env("LD_LIBRARY_PATH", &lib64)
@@ -188,17 +198,16 @@ pub fn gpu_check() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let args = ["build", "--release", "-p", "polygon-gpu", "--features", "cuda", "--example", "gpu_check", "--locked"];
     println!("$ CUDA_LIBRARY_PATH={} cargo {}", dir.display(), args.join(" "));
-    if !Command::new(cargo).args(args).env("CUDA_LIBRARY_PATH", &dir).status().is_ok_and(|s| s.success()) {
+    if !crate::cargo_command().args(args).env("CUDA_LIBRARY_PATH", &dir).status().is_ok_and(|s| s.success()) {
         return ExitCode::FAILURE;
     }
-    let root = root();
-    let out = root.join("target/gpu-check");
+    let target = crate::target_dir();
+    let out = target.join("gpu-check");
     let _ = std::fs::create_dir_all(&out);
     let bin = out.join("gpu_check");
-    if let Err(e) = std::fs::copy(root.join("target/release/examples/gpu_check"), &bin) {
+    if let Err(e) = std::fs::copy(target.join("release/examples/gpu_check"), &bin) {
         eprintln!("xtask gpu-check: copying the binary: {e}");
         return ExitCode::FAILURE;
     }

@@ -1,15 +1,31 @@
 //! `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `xtask/fuzz/` for SECONDS (default 60),
 //! from the committed seed corpus (new inputs go to `target/fuzz/corpus/`, crashes to
-//! `target/fuzz/artifacts/`). Needs the nightly toolchain; installs cargo-fuzz when missing.
+//! `target/fuzz/artifacts/`, `target/` being the resolved target directory). Runs on the nightly
+//! toolchain; installs it (rustup, minimal profile) and cargo-fuzz when missing.
 
-use std::path::Path;
 use std::process::{Command, ExitCode};
 
 const TARGETS: [&str; 3] = ["decode_aggregates", "cache_envelope", "next_url"];
 
 pub fn run(args: &[&str]) -> ExitCode {
     let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
+    let root = crate::root();
+    let target = crate::target_dir();
+    let has_nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_nightly {
+        println!("$ rustup toolchain install nightly --profile minimal");
+        let installed = Command::new("rustup")
+            .args(["toolchain", "install", "nightly", "--profile", "minimal"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("xtask fuzz: installing the nightly toolchain failed (rustup: https://rustup.rs)");
+            return ExitCode::FAILURE;
+        }
+    }
     let has_fuzz =
         Command::new("cargo").args(["+nightly", "fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
     if !has_fuzz {
@@ -20,8 +36,8 @@ pub fn run(args: &[&str]) -> ExitCode {
         }
     }
     for t in TARGETS {
-        let corpus = root.join("target/fuzz/corpus").join(t);
-        let artifacts = root.join("target/fuzz/artifacts").join(t);
+        let corpus = target.join("fuzz/corpus").join(t);
+        let artifacts = target.join("fuzz/artifacts").join(t);
         let _ = std::fs::create_dir_all(&corpus);
         let _ = std::fs::create_dir_all(&artifacts);
         let seeds = root.join("xtask/fuzz/corpus").join(t);
@@ -30,7 +46,7 @@ pub fn run(args: &[&str]) -> ExitCode {
             .args(["+nightly", "fuzz", "run", "--fuzz-dir"])
             .arg(root.join("xtask/fuzz"))
             .args(["--sanitizer", "none", "--target-dir"])
-            .arg(root.join("target/fuzz-build"))
+            .arg(target.join("fuzz-build"))
             .arg(t)
             .arg(&corpus)
             .arg(&seeds)
