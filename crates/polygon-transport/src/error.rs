@@ -17,6 +17,8 @@ pub(crate) enum Kind {
     Timeout,
     /// The response's body could not be read (cut short, stalled, bad gzip).
     Body,
+    /// The response's body is larger than the configured limit, on the wire or decoded.
+    TooLarge,
     /// An HTTP error status.
     Status(StatusCode),
 }
@@ -36,6 +38,8 @@ struct Inner {
     request_id: Option<String>,
     attempts: u32,
     retry_after: Option<Duration>,
+    /// What the user can do about it, shown after everything else.
+    hint: Option<String>,
     source: Option<BoxError>,
 }
 
@@ -49,6 +53,7 @@ impl Error {
                 request_id: None,
                 attempts: 0,
                 retry_after: None,
+                hint: None,
                 source: None,
             }),
         }
@@ -88,6 +93,18 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.inner.hint = Some(hint.into());
+        self
+    }
+
+    /// A body over the limit; `msg` says how it showed and names the limit.
+    pub(crate) fn too_large(msg: impl Into<String>) -> Self {
+        Error::new(Kind::TooLarge)
+            .with_message(msg)
+            .with_hint("raise MAX_BODY_MB (the transport's max_body_bytes) to accept it")
+    }
+
     /// 401 or 403: the key is missing, wrong, or not entitled to the data. Never retried.
     pub fn is_auth(&self) -> bool {
         matches!(self.inner.kind, Kind::Status(s) if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN)
@@ -113,9 +130,16 @@ impl Error {
         self.inner.kind == Kind::Connect
     }
 
-    /// The response body could not be read in full.
+    /// The response body could not be read in full (cut short, stalled, bad gzip). Not a body
+    /// over the limit: that is [`is_body_too_large`](Error::is_body_too_large).
     pub fn is_body(&self) -> bool {
         self.inner.kind == Kind::Body
+    }
+
+    /// The response body, on the wire or gzip decoded, is larger than the transport's limit
+    /// (`MAX_BODY_MB`); it was refused before it was read or decoded past the limit. Never retried.
+    pub fn is_body_too_large(&self) -> bool {
+        self.inner.kind == Kind::TooLarge
     }
 
     /// 404: no such resource.
@@ -173,6 +197,7 @@ impl fmt::Display for Error {
             Kind::Connect => f.write_str("connection failed")?,
             Kind::Timeout => f.write_str("timed out")?,
             Kind::Body => f.write_str("response body could not be read")?,
+            Kind::TooLarge => f.write_str("response body too large")?,
             Kind::Status(s) => write!(f, "HTTP {}", s.as_u16())?,
         }
         if let Some(m) = &i.message {
@@ -183,6 +208,9 @@ impl fmt::Display for Error {
         }
         if i.attempts > 1 {
             write!(f, " after {} attempts", i.attempts)?;
+        }
+        if let Some(h) = &i.hint {
+            write!(f, "; {h}")?;
         }
         Ok(())
     }
@@ -197,6 +225,8 @@ impl fmt::Debug for Error {
             .field("message", &i.message)
             .field("request_id", &i.request_id)
             .field("attempts", &i.attempts)
+            .field("retry_after", &i.retry_after)
+            .field("hint", &i.hint)
             .field("source", &i.source)
             .finish()
     }
@@ -205,6 +235,20 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A byte count as people read it: `8 MiB`, or `8388607 bytes` when not whole MiB.
+pub(crate) struct Bytes(pub(crate) u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MIB: u64 = 1 << 20;
+        if self.0 >= MIB && self.0.is_multiple_of(MIB) {
+            write!(f, "{} MiB", self.0 / MIB)
+        } else {
+            write!(f, "{} bytes", self.0)
+        }
     }
 }
 
