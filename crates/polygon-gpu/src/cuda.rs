@@ -8,9 +8,10 @@
 //! - `device`: device buffers, staged through pinned host buffers with asynchronous copies.
 //!
 //! Either way there are two buffer sets on two streams, sized once (from `BATCH_SIZE` and the
-//! largest chunk) and reused: [`CudaBackend::compute_all`] fills set `k % 2` with chunk `k` while
-//! the GPU still works on chunk `k - 1`, so copies overlap kernels. A chunk larger than the sets
-//! grows them once. Managed allocations never ask for more than the device has free.
+//! largest chunk) and reused: [`Backend::compute_all_into`] fills set `k % 2` with chunk `k` while
+//! the GPU still works on chunk `k - 1`, so copies overlap kernels, and copies each chunk's results
+//! into the caller's outputs (their memory reused). A chunk larger than the sets grows them once.
+//! Managed allocations never ask for more than the device has free.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -248,10 +249,14 @@ impl Set {
         Ok(())
     }
 
-    /// The results (after the stream is synchronised).
-    fn collect(&self) -> Indicators {
+    /// The results into `out` (after the stream is synchronised): each column cleared and
+    /// refilled, so memory it already has is reused.
+    fn collect_into(&self, out: &mut Indicators) {
         let n = self.shape.0;
-        Indicators::from_columns(std::array::from_fn(|k| self.out[k].host()[..n].to_vec()))
+        for (col, buf) in out.columns_vec_mut().into_iter().zip(&self.out) {
+            col.clear();
+            col.extend_from_slice(&buf.host()[..n]);
+        }
     }
 }
 
@@ -345,9 +350,9 @@ impl CudaBackend {
         self.memory
     }
 
-    fn ensure(&self, st: &mut State, chunks: &[BarColumns]) -> Result<(), Error> {
-        let bars = chunks.iter().map(BarColumns::len).max().unwrap_or(0);
-        let series = chunks.iter().map(BarColumns::num_series).max().unwrap_or(0);
+    fn ensure(&self, st: &mut State, chunks: &[&BarColumns]) -> Result<(), Error> {
+        let bars = chunks.iter().map(|c| c.len()).max().unwrap_or(0);
+        let series = chunks.iter().map(|c| c.num_series()).max().unwrap_or(0);
         if st.sets.iter().all(|s| s.fits(bars, series)) {
             return Ok(());
         }
@@ -363,34 +368,6 @@ impl CudaBackend {
         Ok(())
     }
 
-    /// Indicators of many chunks, double-buffered: chunk k+1 is staged and copied on one stream
-    /// while chunk k's kernels run on the other.
-    ///
-    /// # Errors
-    /// [`Error::Failed`] on a CUDA error.
-    pub fn compute_all(&self, chunks: &[BarColumns]) -> Result<Vec<Indicators>, Error> {
-        CurrentContext::set_current(&self.context).map_err(|e| failed("set context", e))?;
-        let mut st = self.state.lock().map_err(|_| Error::Failed { backend: "cuda", reason: "poisoned".into() })?;
-        self.ensure(&mut st, chunks)?;
-        let State { sets, streams, .. } = &mut *st;
-        let mut out: Vec<Option<Indicators>> = (0..chunks.len()).map(|_| None).collect();
-        for (k, chunk) in chunks.iter().enumerate() {
-            let s = k % 2;
-            if k >= 2 {
-                streams[s].synchronize().map_err(|e| failed("synchronize", e))?;
-                out[k - 2] = Some(sets[s].collect());
-            }
-            sets[s].load(chunk, &streams[s]).map_err(|e| failed("copy to device", e))?;
-            sets[s].launch(&self.module, &streams[s], None).map_err(|e| failed("launch", e))?;
-        }
-        for (k, slot) in out.iter_mut().enumerate().skip(chunks.len().saturating_sub(2)) {
-            let s = k % 2;
-            streams[s].synchronize().map_err(|e| failed("synchronize", e))?;
-            *slot = Some(sets[s].collect());
-        }
-        Ok(out.into_iter().map(|o| o.expect("every chunk collected")).collect())
-    }
-
     /// Runs one chunk with CUDA events around each kernel (for `gpu-check`).
     ///
     /// # Errors
@@ -398,7 +375,7 @@ impl CudaBackend {
     pub fn profile(&self, bars: &BarColumns) -> Result<KernelTimes, Error> {
         CurrentContext::set_current(&self.context).map_err(|e| failed("set context", e))?;
         let mut st = self.state.lock().map_err(|_| Error::Failed { backend: "cuda", reason: "poisoned".into() })?;
-        self.ensure(&mut st, std::slice::from_ref(bars))?;
+        self.ensure(&mut st, &[bars])?;
         let State { sets, streams, .. } = &mut *st;
         let ev = |_| Event::new(EventFlags::DEFAULT).map_err(|e| failed("event", e));
         let events: [Event; 5] = [ev(0)?, ev(1)?, ev(2)?, ev(3)?, ev(4)?];
@@ -457,13 +434,45 @@ impl Backend for CudaBackend {
     }
 
     fn compute(&self, bars: &BarColumns) -> Result<Indicators, Error> {
-        let start = Instant::now();
-        let mut out = self.compute_all(std::slice::from_ref(bars))?;
-        tracing::trace!(bars = bars.len(), secs = start.elapsed().as_secs_f64(), "cuda chunk");
-        Ok(out.pop().expect("one chunk"))
+        let mut out = Indicators::default();
+        self.compute_into(bars, &mut out)?;
+        Ok(out)
     }
 
-    fn compute_all(&self, chunks: &[BarColumns]) -> Result<Vec<Indicators>, Error> {
-        CudaBackend::compute_all(self, chunks)
+    fn compute_into(&self, bars: &BarColumns, out: &mut Indicators) -> Result<(), Error> {
+        self.compute_all_into(&[bars], std::slice::from_mut(out))
+    }
+
+    /// Double-buffered: chunk k+1 is staged and copied on one stream while chunk k's kernels run
+    /// on the other; each chunk's results go into its output as soon as its stream is done.
+    fn compute_all_into(&self, chunks: &[&BarColumns], out: &mut [Indicators]) -> Result<(), Error> {
+        assert_eq!(out.len(), chunks.len(), "compute_all_into: one output per chunk");
+        // The kernels index rows by the offsets: a batch whose columns were cut by hand would
+        // send them past the buffers (device writes out of bounds). Checked before anything runs.
+        for c in chunks {
+            c.check().map_err(Error::BadBatch)?;
+        }
+        let start = Instant::now();
+        CurrentContext::set_current(&self.context).map_err(|e| failed("set context", e))?;
+        let mut st = self.state.lock().map_err(|_| Error::Failed { backend: "cuda", reason: "poisoned".into() })?;
+        self.ensure(&mut st, chunks)?;
+        let State { sets, streams, .. } = &mut *st;
+        for (k, chunk) in chunks.iter().enumerate() {
+            let s = k % 2;
+            if k >= 2 {
+                streams[s].synchronize().map_err(|e| failed("synchronize", e))?;
+                sets[s].collect_into(&mut out[k - 2]);
+            }
+            sets[s].load(chunk, &streams[s]).map_err(|e| failed("copy to device", e))?;
+            sets[s].launch(&self.module, &streams[s], None).map_err(|e| failed("launch", e))?;
+        }
+        for (k, o) in out.iter_mut().enumerate().skip(chunks.len().saturating_sub(2)) {
+            let s = k % 2;
+            streams[s].synchronize().map_err(|e| failed("synchronize", e))?;
+            sets[s].collect_into(o);
+        }
+        let bars: usize = chunks.iter().map(|c| c.len()).sum();
+        tracing::trace!(chunks = chunks.len(), bars, secs = start.elapsed().as_secs_f64(), "cuda chunks");
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! Synthetic chunks for tests, benchmarks and `gpu-check`: seeded random walks with absent `vw`,
-//! overnight gaps (VWAP restarts), a DST change inside the range, and series of very different
-//! lengths (1 bar, shorter than every window, long).
+//! Synthetic chunks for tests, benchmarks and `gpu-check` (feature `test-support`): seeded random
+//! walks with absent `vw`, overnight gaps (VWAP restarts), a DST change inside the range, and
+//! series of very different lengths (1 bar, shorter than every window, long).
 
 use polygon_model::{BarColumns, N_ABSENT};
 

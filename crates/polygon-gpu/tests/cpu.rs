@@ -231,6 +231,73 @@ fn compute_into_reuses_the_buffers_and_overwrites_every_value() {
     assert_eq!(before, after, "a smaller chunk reuses the same memory");
 }
 
+/// Each column as its bits (equal NaNs compare equal, and -0.0 differs from 0.0).
+fn bits(ind: &Indicators) -> Vec<Vec<u64>> {
+    ind.columns().iter().map(|c| c.iter().map(|x| x.to_bits()).collect()).collect()
+}
+
+/// Each column's (pointer, capacity): what reuse must leave alone.
+fn memory(ind: &Indicators) -> Vec<(*const f64, usize)> {
+    let caps = [
+        ind.log_return.capacity(),
+        ind.sma_20.capacity(),
+        ind.ema_20.capacity(),
+        ind.std_20.capacity(),
+        ind.bb_upper_20.capacity(),
+        ind.bb_lower_20.capacity(),
+        ind.rsi_14.capacity(),
+        ind.vwap.capacity(),
+    ];
+    ind.columns().iter().map(|c| c.as_ptr()).zip(caps).collect()
+}
+
+/// The trait's default `compute_all_into` (the CPU backend keeps it): every output equals
+/// `compute` of its chunk bit for bit, whatever the output held before (a larger chunk's values,
+/// nothing at all), and an output whose columns were already large enough keeps their memory.
+/// `compute_all`, built on it, gives the same results.
+#[test]
+fn compute_all_into_writes_each_chunk_into_its_own_reused_output() {
+    let b = CpuBackend::new();
+    let big = series(4_000, 11, MONDAY_0930, 60.0);
+    let (s1, s2, s3) = (
+        series(1_500, 12, MONDAY_0930, 9.0),
+        series(333, 13, MONDAY_0930, 410.0),
+        series(2_100, 14, MONDAY_0930, 77.0),
+    );
+    let chunks = [
+        columns_of(&[("A", &s1), ("B", &s2)]),
+        columns_of(&[("C", &s3)]),
+        columns_of(&[("D", &s2), ("E", &s3), ("F", &s1)]),
+    ];
+    let big_cols = columns_of(&[("X", &big), ("Y", &big)]);
+    // Outputs 0 and 1 hold a larger chunk's values (8,000 rows); output 2 is empty.
+    let mut out = vec![Indicators::default(); 3];
+    for o in &mut out[..2] {
+        b.compute_into(&big_cols, o).unwrap();
+    }
+    let before: Vec<_> = out[..2].iter().map(memory).collect();
+    let refs: Vec<&BarColumns> = chunks.iter().collect();
+    b.compute_all_into(&refs, &mut out).unwrap();
+    for (k, (o, c)) in out.iter().zip(&chunks).enumerate() {
+        assert_eq!(o.sma_20.len(), c.len(), "chunk {k}: one row per bar");
+        assert_eq!(bits(o), bits(&b.compute(c).unwrap()), "chunk {k}: equal to compute, bit for bit");
+    }
+    let after: Vec<_> = out[..2].iter().map(memory).collect();
+    assert_eq!(before, after, "outputs that were large enough keep their memory");
+
+    let fresh = b.compute_all(&chunks).unwrap();
+    assert_eq!(fresh.iter().map(bits).collect::<Vec<_>>(), out.iter().map(bits).collect::<Vec<_>>());
+}
+
+#[test]
+#[should_panic(expected = "one output per chunk")]
+fn compute_all_into_wants_one_output_per_chunk() {
+    let s = series(50, 1, MONDAY_0930, 10.0);
+    let c = columns_of(&[("A", &s)]);
+    let mut out = vec![Indicators::default(); 2];
+    let _ = CpuBackend::new().compute_all_into(&[&c], &mut out);
+}
+
 /// A $600,000 share moving a cent at a time: returns of 1.7e-8, where `ln(c / prev)` of the
 /// rounded ratio is off by up to 7e-9 of the return. The log returns and their std must still
 /// be within 1e-9 of the exact values.
@@ -329,4 +396,24 @@ fn pandas_agrees() {
         }
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Columns cut by hand (they are public `Vec`s) are an error naming the problem, not a panic and
+/// not a read past the rows: the offsets still point past the end.
+#[test]
+fn a_batch_cut_by_hand_is_an_error_not_a_panic() {
+    let mut c = BarColumns::new();
+    c.begin_series("AAPL".parse().unwrap());
+    for i in 0..50 {
+        let p = 100.0 + i as f64;
+        c.push(&Bar { v: 1.0, vw: None, o: p, c: p, h: p, l: p, t: 1_704_205_800_000 + i * 60_000, n: None, otc: None });
+    }
+    for col in [&mut c.o, &mut c.h, &mut c.l, &mut c.c, &mut c.v, &mut c.vw] {
+        col.truncate(10);
+    }
+    c.t.truncate(10);
+    c.n.truncate(10);
+    let e = CpuBackend::new().compute(&c).unwrap_err();
+    assert!(matches!(e, polygon_gpu::Error::BadBatch(_)), "{e}");
+    assert!(e.to_string().contains("offsets must run from 0 to 10"), "{e}");
 }

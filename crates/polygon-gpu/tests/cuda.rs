@@ -37,6 +37,20 @@ fn cuda_matches_the_cpu_backend_in_both_memory_modes() {
             let err = max_relative_error(g, &cpu.compute(c).unwrap());
             assert!(err <= 1e-9, "{mode:?} double-buffered: {err:e}");
         }
+
+        // The same chunks into reused outputs: the same values, and outputs whose columns were
+        // already large enough (here: each holds the largest chunk's results) keep their memory.
+        let largest = chunks.iter().max_by_key(|c| c.len()).unwrap();
+        let mut out = vec![gpu.compute(largest).unwrap(); chunks.len()];
+        let before: Vec<Vec<*const f64>> = out.iter().map(|o| o.columns().map(<[f64]>::as_ptr).to_vec()).collect();
+        let refs: Vec<_> = chunks.iter().collect();
+        gpu.compute_all_into(&refs, &mut out).unwrap();
+        for (k, (o, g)) in out.iter().zip(&got).enumerate() {
+            let err = max_relative_error(o, g);
+            assert_eq!(err, 0.0, "{mode:?}: chunk {k} into a reused output differs from compute_all's");
+        }
+        let after: Vec<Vec<*const f64>> = out.iter().map(|o| o.columns().map(<[f64]>::as_ptr).to_vec()).collect();
+        assert_eq!(before, after, "{mode:?}: outputs keep their memory");
     }
 }
 

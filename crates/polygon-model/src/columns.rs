@@ -189,6 +189,40 @@ impl BarColumns {
     pub fn num_series(&self) -> usize {
         self.tickers.len()
     }
+    /// Whether the batch is consistent: every column as long as `t`, and the series boundaries
+    /// one more than the tickers, running from 0 to the row count without decreasing. The columns
+    /// are public `Vec`s, so a caller can break this (a column truncated by hand); a backend that
+    /// indexes by the offsets (CUDA's kernels) checks it before it trusts them.
+    ///
+    /// # Errors
+    /// What is inconsistent, naming the column.
+    pub fn check(&self) -> Result<(), String> {
+        let rows = self.t.len();
+        let lens = [
+            ("o", self.o.len()),
+            ("h", self.h.len()),
+            ("l", self.l.len()),
+            ("c", self.c.len()),
+            ("v", self.v.len()),
+            ("vw", self.vw.len()),
+            ("n", self.n.len()),
+        ];
+        if let Some((name, len)) = lens.iter().find(|(_, len)| *len != rows) {
+            return Err(format!("column {name} has {len} rows, t has {rows}"));
+        }
+        let o = &self.offsets;
+        if o.len() != self.tickers.len() + 1 {
+            return Err(format!("{} offsets for {} tickers", o.len(), self.tickers.len()));
+        }
+        if o[0] != 0 || o[o.len() - 1] as usize != rows {
+            return Err(format!("offsets must run from 0 to {rows}"));
+        }
+        if o.windows(2).any(|w| w[1] < w[0]) {
+            return Err("offsets decrease".into());
+        }
+        Ok(())
+    }
+
 
     /// Row offsets, `num_series() + 1` entries starting at 0.
     pub fn offsets(&self) -> &[u32] {
@@ -409,6 +443,27 @@ mod tests {
 
     fn bar(t: i64) -> Bar {
         Bar { o: 1.0, h: 2.0, l: 0.5, c: 1.5, v: 10.0, vw: Some(1.2), n: Some(4), t, otc: None }
+    }
+
+    #[test]
+    fn check_finds_columns_cut_by_hand() {
+        let mut c = BarColumns::new();
+        c.begin_series("AAPL".parse().unwrap());
+        (0..5).for_each(|t| c.push(&bar(t)));
+        c.begin_series("MSFT".parse().unwrap());
+        (5..9).for_each(|t| c.push(&bar(t)));
+        assert_eq!(c.check(), Ok(()));
+        let mut cut = c.clone();
+        cut.o.truncate(3);
+        assert_eq!(cut.check(), Err("column o has 3 rows, t has 9".into()));
+        // Every column cut alike: the lengths agree, the offsets still point past the end.
+        let mut cut = c.clone();
+        for col in [&mut cut.o, &mut cut.h, &mut cut.l, &mut cut.c, &mut cut.v, &mut cut.vw] {
+            col.truncate(2);
+        }
+        cut.t.truncate(2);
+        cut.n.truncate(2);
+        assert_eq!(cut.check(), Err("offsets must run from 0 to 2".into()));
     }
 
     #[test]

@@ -54,5 +54,5 @@ pub use response::{
     AggregatesResponse, Bar, ErrorResponse, GroupedDailyResponse, PrevCloseResponse, Quote, QuotesResponse, TickerBar,
     TickerInfo, TickersResponse, Trade, TradesResponse,
 };
-pub use ticker::{MAX_TICKER_LEN, Ticker, TickerKind};
+pub use ticker::{MAX_TICKER_LEN, Ticker, TickerKind, distinct};
 pub use time::{DAY_MS, Date, MINUTE_MS, Weekday, ny_date_minute, ny_utc_offset_minutes};

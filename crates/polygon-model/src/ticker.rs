@@ -190,6 +190,18 @@ impl<'de> serde::Deserialize<'de> for Ticker {
     }
 }
 
+/// `items` without repeats, in first-seen order: the one place the workspace de-duplicates a
+/// ticker list (a batch returns one result per distinct ticker).
+///
+/// ```
+/// let d = polygon_model::distinct(["AAPL", "MSFT", "AAPL"]);
+/// assert_eq!(d, ["AAPL", "MSFT"]);
+/// ```
+pub fn distinct<T: Eq + std::hash::Hash + Clone>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    items.into_iter().filter(|t| seen.insert(t.clone())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
