@@ -76,6 +76,14 @@ fn sim_depends_on_no_cache_fetch_or_gpu_crate() {
 }
 
 #[test]
+fn test_support_is_never_a_normal_dependency() {
+    enforce(
+        "polygon-test-support (the tests' harnesses) is a dev-dependency only, never shipped",
+        test_support_violations(all_features()),
+    );
+}
+
+#[test]
 fn facade_depends_directly_only_on_its_few_external_crates() {
     enforce(
         "the facade (polygon-gh200) names directly only config, serde, thiserror, tokio, tokio-util, tracing",
@@ -141,6 +149,14 @@ fn transport_cache_violations(m: &Metadata) -> Vec<String> {
 fn sim_violations(m: &Metadata) -> Vec<String> {
     let forbidden = [&["polygon-cache", "polygon-fetch", "polygon-gpu", "polygon-gh200"], REDIS, CUDA].concat();
     m.chains("polygon-sim", &forbidden, NORMAL, NORMAL)
+}
+
+fn test_support_violations(m: &Metadata) -> Vec<String> {
+    let mut v = Vec::new();
+    for p in m.members().filter(|p| p.name != "polygon-test-support") {
+        v.extend(m.chains(&p.name, &["polygon-test-support"], NORMAL, NORMAL_BUILD));
+    }
+    v
 }
 
 /// `default`: the workspace's default features; `all`: with `--all-features`.
@@ -723,6 +739,14 @@ mod checks_can_fail {
     }
 
     /// The simulator reaching a cache, fetch or GPU crate (or a Redis client) is caught.
+    #[test]
+    fn test_support_rule() {
+        let bad = fake(&[("polygon-cache", &["polygon-test-support"]), ("polygon-test-support", &[])], &[]);
+        assert_eq!(test_support_violations(&bad), ["polygon-cache -> polygon-test-support"]);
+        let ok = fake(&[("polygon-cache", &["dev:polygon-test-support"]), ("polygon-test-support", &[])], &[]);
+        assert_eq!(test_support_violations(&ok), Vec::<String>::new());
+    }
+
     #[test]
     fn sim_rule() {
         let bad = fake(&[("polygon-sim", &["polygon-model", "fred"]), ("polygon-model", &["polygon-gpu"])], &[]);

@@ -4,13 +4,13 @@
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use polygon_cache::{Cache, CacheKey, TtlClass};
 use polygon_model::{
     AggregatesResponse, BarColumns, Date, Multiplier, PackedBars, TimeBound, Timespan, decode_aggregates,
 };
+use polygon_test_support::Redis;
 
 const NOW: i64 = 1_751_241_600_000;
 
@@ -25,16 +25,6 @@ struct BinBar {
     l: f64,
     t: i64,
     n: Option<u64>,
-}
-
-/// Kills the benchmark's redis-server however main ends.
-struct Redis(std::process::Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn page(n: usize) -> (Vec<u8>, AggregatesResponse) {
@@ -78,19 +68,10 @@ where
 }
 
 fn main() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _redis = Redis(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let redis = Redis::start(); // killed however main ends
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let cache = Cache::builder().redis_url(format!("redis://127.0.0.1:{port}/0")).build().await.unwrap();
+        let cache = Cache::builder().redis_url(redis.url()).build().await.unwrap();
         let mut sizes = Vec::new();
         println!("| page | path | p50 µs | p99 µs | p50 vs JSON decode |");
         println!("|---|---|---|---|---|");

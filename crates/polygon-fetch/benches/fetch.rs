@@ -4,24 +4,15 @@
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use polygon_cache::Cache;
 use polygon_fetch::{FetchConfig, Fetcher};
 use polygon_model::{Date, Multiplier, RateLimit, Ticker, Timespan};
+use polygon_test_support::Redis;
 use polygon_transport::{ApiKey, Transport};
 
 const NOW: i64 = 1_751_241_600_000;
-
-struct Redis(std::process::Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn d(s: &str) -> Date {
     s.parse().unwrap()
@@ -42,17 +33,8 @@ fn limited_fetcher(base: &str, cache: Cache, workers: usize, limit: Option<RateL
 }
 
 fn main() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _redis = Redis(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let redis_url = format!("redis://127.0.0.1:{port}/0");
+    let redis = Redis::start(); // killed when main returns
+    let redis_url = redis.url();
     // The simulator stands in for a remote service: it gets its own runtime (one worker thread),
     // the client another, so neither's tasks wait in the other's scheduler queue.
     let sim_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();

@@ -1,21 +1,23 @@
 //! The fault matrix: one batch of tickers under each fault, compared with a clean run of the same
-//! batch. For each: every ticker comes back bar-for-bar equal to the clean run or reported failed
-//! with its reason; nothing corrupt or partial is left in the cache (a rerun through the same
-//! cache against a healthy simulator gives exactly the clean bars); extra requests stay within the
-//! retry budget; the run ends within a bound. Prints the table recorded in docs/reliability.md.
+//! batch, one `#[test]` per fault (so a failure names its fault). For each: every ticker comes back
+//! bar-for-bar equal to the clean run or reported failed with its reason; nothing corrupt or partial
+//! is left in the cache (a rerun through the same cache against a healthy simulator gives exactly
+//! the clean bars); extra requests stay within the retry budget; the run ends within a bound; and
+//! the fault's own expectation (which tickers fail, and why). Each prints its row of the table in
+//! docs/reliability.md: `cargo test -p polygon-fetch --test faults -- --nocapture --test-threads 1`.
 
-#![allow(clippy::print_stdout)] // the matrix prints its table (docs/reliability.md)
-
-mod common;
+#![allow(clippy::print_stdout)] // each scenario prints its row of the table (docs/reliability.md)
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
-use common::Redis;
+use RedisFault::{Full, Killed, NoFault, Paused, WrongPassword};
 use polygon_cache::Cache;
 use polygon_fetch::{FetchConfig, Fetcher};
-use polygon_model::{BarColumns, Date, Multiplier, RateLimit, Ticker, Timespan};
+use polygon_model::{BarColumns, Date, Multiplier, Ticker, Timespan};
 use polygon_sim::{SimHandle, Simulator, SimulatorBuilder};
+use polygon_test_support::Redis;
 use polygon_transport::{ApiKey, Transport};
 
 const NOW: i64 = 1_751_241_600_000; // 2025-06-30
@@ -72,45 +74,69 @@ async fn sim(b: SimulatorBuilder) -> SimHandle {
 }
 
 enum RedisFault {
-    None,
+    NoFault,
     Killed,
     Paused,
     WrongPassword,
     Full,
 }
 
+/// What a scenario's own check looks at (its printed row of the table has every column: injected,
+/// requests, 429s, retries, tickers failed (reported), data lost).
 struct Row {
-    name: &'static str,
-    requests: u64,
     rate_limited: u64,
-    retries: u64,
     failed: Vec<String>,
-    lost: usize,
 }
 
-async fn scenario(
-    name: &'static str,
-    sim_builder: SimulatorBuilder,
-    fault: RedisFault,
-    clean: &HashMap<Ticker, BarColumns>,
-    clean_requests: u64,
-) -> Row {
+/// The clean run every scenario is compared with: each ticker's bars and the requests it took.
+struct Clean {
+    bars: HashMap<Ticker, BarColumns>,
+    requests: u64,
+}
+
+/// The clean run, once per process: on a runtime of its own (each test has its own runtime, and a
+/// simulator lives only as long as the runtime that spawned it).
+fn clean() -> &'static Clean {
+    static CLEAN: OnceLock<Clean> = OnceLock::new();
+    CLEAN.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async {
+                let clean_sim = sim(Simulator::builder()).await;
+                let clean_fetch = fetcher(&clean_sim, cache(None).await);
+                let bars: HashMap<Ticker, BarColumns> =
+                    run(&clean_fetch).await.into_iter().map(|(t, r)| (t, r.expect("the clean run succeeds"))).collect();
+                assert!(bars.values().all(|c| c.len() > 1000));
+                let requests = clean_sim.stats().requests;
+                println!("(clean run: {requests} requests)");
+                clean_sim.shutdown().await;
+                Clean { bars, requests }
+            })
+        })
+        .join()
+        .expect("the clean run")
+    })
+}
+
+async fn scenario(name: &'static str, sim_builder: SimulatorBuilder, fault: RedisFault) -> Row {
+    let Clean { bars: clean, requests: clean_requests } = clean();
+    let clean_requests = *clean_requests;
     let s = sim(sim_builder).await;
     let mut redis = match fault {
-        RedisFault::WrongPassword => Some(Redis::start_with(&["--requirepass", "right-password"])),
-        RedisFault::Full => Some(Redis::start_with(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"])),
+        WrongPassword => Some(Redis::start_with(&["--requirepass", "right-password"])),
+        Full => Some(Redis::start_with(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"])),
         _ => Some(Redis::start()),
     };
     let url = redis.as_ref().map(|r| match fault {
-        RedisFault::WrongPassword => format!("redis://:wrong-password@127.0.0.1:{}/0", r.1),
+        WrongPassword => format!("redis://:wrong-password@127.0.0.1:{}/0", r.port()),
         _ => r.url(),
     });
     let c = cache(url.clone()).await;
     let f = fetcher(&s, c.clone());
     let results = match fault {
-        RedisFault::Killed | RedisFault::Paused => {
+        Killed | Paused => {
             let r = redis.as_mut().unwrap();
-            let (killed, paused) = (matches!(fault, RedisFault::Killed), matches!(fault, RedisFault::Paused));
+            let (killed, paused) = (matches!(fault, Killed), matches!(fault, Paused));
             let run = run(&f);
             tokio::pin!(run);
             // Midway: once a few chunks are in, take Redis away, then bring it back.
@@ -185,78 +211,62 @@ async fn scenario(
     }
     healthy.shutdown().await;
     s.shutdown().await;
-    Row { name, requests: stats.requests, rate_limited: stats.rate_limited, retries, failed, lost }
+    let why = failed.first().map(|f| format!(", e.g. {}", f.chars().take(90).collect::<String>())).unwrap_or_default();
+    println!("| {name} | {} | {} | {retries} | {}{why} | {lost} |", stats.requests, stats.rate_limited, failed.len());
+    Row { rate_limited: stats.rate_limited, failed }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_fault_matrix_loses_no_data_and_leaves_nothing_partial() {
-    let start = Instant::now();
-    let clean_sim = sim(Simulator::builder()).await;
-    let clean_fetch = fetcher(&clean_sim, cache(None).await);
-    let clean: HashMap<Ticker, BarColumns> =
-        run(&clean_fetch).await.into_iter().map(|(t, r)| (t, r.expect("the clean run succeeds"))).collect();
-    let clean_requests = clean_sim.stats().requests;
-    assert!(clean.values().all(|c| c.len() > 1000));
+/// Redis trouble (and no trouble) never fails a ticker.
+fn none_fail(name: &str, r: &Row) {
+    assert!(r.failed.is_empty(), "{name}: Redis trouble never fails a ticker: {:?}", r.failed);
+}
 
-    let b = Simulator::builder;
-    let rows = vec![
-        scenario("clean", b(), RedisFault::None, &clean, clean_requests).await,
-        scenario(
-            "20 % faults (5xx, resets, truncated, stalled)",
-            b().fault_rate(0.2).stall(Duration::from_secs(5)),
-            RedisFault::None,
-            &clean,
-            clean_requests,
-        )
-        .await,
-        scenario(
-            "429 bursts with Retry-After (4/s)",
-            b().rate_limit(Some(RateLimit { requests: 4, per: Duration::from_secs(1) })),
-            RedisFault::None,
-            &clean,
-            clean_requests,
-        )
-        .await,
-        scenario("next_url that loops", b().loop_next_url(true), RedisFault::None, &clean, clean_requests).await,
-        scenario(
-            "valid JSON of the wrong shape (AAPL: results missing; TSLA: a price as a string)",
-            b().wrong_shape_tickers(["AAPL", "TSLA"]),
-            RedisFault::None,
-            &clean,
-            clean_requests,
-        )
-        .await,
-        scenario("Redis killed midway, restarted", b(), RedisFault::Killed, &clean, clean_requests).await,
-        scenario("Redis paused (SIGSTOP) midway", b(), RedisFault::Paused, &clean, clean_requests).await,
-        scenario("Redis with a wrong password", b(), RedisFault::WrongPassword, &clean, clean_requests).await,
-        scenario("Redis full (maxmemory 1mb, noeviction)", b(), RedisFault::Full, &clean, clean_requests).await,
-    ];
-    println!(
-        "\n| injected | requests | 429s | retries | tickers failed (reported) | data lost |\n|---|---|---|---|---|---|"
-    );
-    for r in &rows {
-        let why =
-            r.failed.first().map(|f| format!(", e.g. {}", f.chars().take(90).collect::<String>())).unwrap_or_default();
-        println!(
-            "| {} | {} | {} | {} | {}{} | {} |",
-            r.name,
-            r.requests,
-            r.rate_limited,
-            r.retries,
-            r.failed.len(),
-            why,
-            r.lost
-        );
-    }
-    assert!(rows[2].rate_limited > 0, "the 429 scenario met 429s");
-    println!("\n(clean run: {clean_requests} requests; whole matrix {:.1} s)", start.elapsed().as_secs_f64());
-    // The looping cursor is the one fault no retry can fix: every ticker is reported, none hangs.
-    assert_eq!(rows[3].failed.len(), batch().len());
-    assert!(rows[3].failed.iter().all(|f| f.contains("pagination")), "{:?}", rows[3].failed);
-    // Wrong-shape bodies are reported for exactly the two tickers served them.
-    let wrong: Vec<&str> = rows[4].failed.iter().map(|f| f.split(':').next().unwrap()).collect();
-    assert_eq!(wrong, ["AAPL", "TSLA"], "{:?}", rows[4].failed);
-    for r in rows.iter().filter(|r| r.name.starts_with("Redis") || r.name == "clean") {
-        assert!(r.failed.is_empty(), "{}: Redis trouble never fails a ticker: {:?}", r.name, r.failed);
-    }
+/// What every scenario checks is enough: failures are allowed if reported.
+fn reported(_: &str, _: &Row) {}
+
+/// The simulator's rate limit was met, and every ticker still came back.
+fn met_429s(name: &str, r: &Row) {
+    assert!(r.rate_limited > 0, "{name}: the 429 scenario met 429s");
+}
+
+/// The looping cursor is the one fault no retry can fix: every ticker is reported, none hangs.
+fn all_fail_with_pagination(_: &str, r: &Row) {
+    assert_eq!(r.failed.len(), batch().len());
+    assert!(r.failed.iter().all(|f| f.contains("pagination")), "{:?}", r.failed);
+}
+
+/// Wrong-shape bodies are reported for exactly the two tickers served them.
+fn aapl_and_tsla_fail(_: &str, r: &Row) {
+    let wrong: Vec<&str> = r.failed.iter().map(|f| f.split(':').next().unwrap()).collect();
+    assert_eq!(wrong, ["AAPL", "TSLA"], "{:?}", r.failed);
+}
+
+/// One `#[test]` per line: `test_name: "its row in the table", simulator, Redis fault => check;`,
+/// where `check` is what this fault must do beyond what every scenario checks.
+macro_rules! scenarios {
+    ($($test:ident: $name:literal, $sim:expr, $fault:expr => $check:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let row = scenario($name, $sim, $fault).await;
+            ($check)($name, &row);
+        }
+    )*};
+}
+
+fn b() -> SimulatorBuilder {
+    Simulator::builder()
+}
+
+scenarios! {
+    clean_run: "clean", b(), NoFault => none_fail;
+    transient_faults: "20 % faults (5xx, resets, truncated, stalled)",
+        b().fault_rate(0.2).stall(Duration::from_secs(5)), NoFault => reported;
+    rate_limited: "429 bursts with Retry-After (4/s)", b().rate_limit("4/s".parse().ok()), NoFault => met_429s;
+    looping_next_url: "next_url that loops", b().loop_next_url(true), NoFault => all_fail_with_pagination;
+    wrong_shape: "valid JSON of the wrong shape (AAPL: results missing; TSLA: a price as a string)",
+        b().wrong_shape_tickers(["AAPL", "TSLA"]), NoFault => aapl_and_tsla_fail;
+    redis_killed_midway: "Redis killed midway, restarted", b(), Killed => none_fail;
+    redis_paused_midway: "Redis paused (SIGSTOP) midway", b(), Paused => none_fail;
+    redis_wrong_password: "Redis with a wrong password", b(), WrongPassword => none_fail;
+    redis_full: "Redis full (maxmemory 1mb, noeviction)", b(), Full => none_fail;
 }

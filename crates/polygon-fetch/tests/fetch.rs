@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-mod common;
-
-use common::Redis;
 use polygon_cache::{Cache, CacheKey};
 use polygon_fetch::{FetchConfig, FetchError, Fetcher, plan};
 use polygon_model::{BarColumns, Date, Multiplier, PackedBars, Sort, Ticker, TimeBound, Timespan};
 use polygon_sim::{SimHandle, Simulator};
+use polygon_test_support::Redis;
 use polygon_transport::{ApiKey, Transport};
 
 const NOW: i64 = 1_751_241_600_000; // 2025-06-30 00:00 UTC

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use polygon_test_support::TempDir;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -20,8 +21,9 @@ fn connector(roots: rustls::RootCertStore, alpn: &[&[u8]]) -> tokio_rustls::TlsC
 
 #[tokio::test]
 async fn https_with_the_written_certificate_over_http1_and_http2() {
-    let dir = std::env::temp_dir().join(format!("polygon-sim-tls-test-{}", std::process::id()));
-    let sim = polygon_sim::Simulator::builder().tls(true).cert_dir(dir.clone()).build().spawn().await.unwrap();
+    let dir = TempDir::new("sim-tls"); // removed on drop, even when an assertion fails
+    let sim =
+        polygon_sim::Simulator::builder().tls(true).cert_dir(dir.path().to_owned()).build().spawn().await.unwrap();
     assert!(sim.base_url().starts_with("https://127.0.0.1:"));
     let cert_path = sim.cert_path().unwrap().to_owned();
     assert_eq!(cert_path, dir.join("cert.pem"));
@@ -62,5 +64,4 @@ async fn https_with_the_written_certificate_over_http1_and_http2() {
         .await
         .expect_err("untrusted");
     assert!(err.to_string().contains("UnknownIssuer") || err.to_string().contains("certificate"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
