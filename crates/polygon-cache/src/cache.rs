@@ -1,10 +1,10 @@
-//! `Cache`: the handle, and the tiers composed fastest first: `get` (memory, then Redis; a hit
-//! below is copied up), `put` (every tier), `delete`, `clear`, stats and Redis's status.
+//! `Cache`: the handle, and the tiers composed fastest first: `get` (memory, then disk, then
+//! Redis; a hit below is copied up), `put` (every tier), `delete`, `clear`, stats and Redis's status.
 //!
-//! A tier of bytes (Redis; an embedded disk tier would sit between it and memory) hands what it
-//! read to `envelope::open` and gets a [`Validated`] archive back or a [`Corrupt`](crate::Corrupt)
-//! to count and delete; a hit is promoted into the faster tiers. The memory tier holds
-//! `Validated<T>` values themselves, told apart by type.
+//! A tier of bytes (disk, Redis) hands what it read to `envelope::open` and gets a [`Validated`]
+//! archive back or a [`Corrupt`](crate::Corrupt) to count and delete; a hit is promoted into the
+//! faster tiers with the expiry its header records. The memory tier holds `Validated<T>` values
+//! themselves, told apart by type. Every key carries the cache's scope (namespace and upstream).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::builder::CacheBuilder;
+use crate::disk::{DiskTier, Found, TierUsage};
 use crate::entry::{Entry, Tier, Validated};
-use crate::envelope;
+use crate::envelope::{self, SCHEMA_VERSION};
 use crate::error::Error;
 use crate::flight::Flights;
 use crate::key::CacheKey;
@@ -32,6 +33,7 @@ pub struct Cache {
 
 pub(crate) struct Inner {
     pub(crate) redis: Option<RedisTier>,
+    pub(crate) disk: Option<Arc<DiskTier>>,
     pub(crate) memory: Mutex<MemoryTier>,
     pub(crate) flights: Flights,
     pub(crate) counters: Counters,
@@ -69,9 +71,10 @@ async fn health_loop(inner: Weak<Inner>, every: Duration) {
 
 impl Cache {
     /// The cache over `redis` (if any) with settings `cfg`; starts the health check.
-    pub(crate) fn start(cfg: CacheBuilder, redis: Option<RedisTier>) -> Cache {
+    pub(crate) fn start(cfg: CacheBuilder, redis: Option<RedisTier>, disk: Option<Arc<DiskTier>>) -> Cache {
         let inner = Arc::new(Inner {
             redis,
+            disk,
             memory: Mutex::new(MemoryTier::new(cfg.memory_bytes)),
             flights: Flights::new(),
             counters: Counters::default(),
@@ -127,11 +130,34 @@ impl Cache {
         tracing::debug!(error = %e, op = what, "redis command failed");
     }
 
-    /// The key as stored in Redis (with the namespace, if any).
+    /// This cache's prefix of every key: `pgh200:`, then the namespace and the upstream when set.
+    fn prefix(&self) -> String {
+        let c = &self.inner.cfg;
+        let mut p = String::from("pgh200:");
+        for part in [&c.namespace, &c.upstream].into_iter().flatten() {
+            p.push_str(part);
+            p.push(':');
+        }
+        p
+    }
+
+    /// The key as stored in Redis and on disk (with the namespace and upstream, if any).
     pub(crate) fn redis_key<'k>(&self, key: &'k CacheKey) -> std::borrow::Cow<'k, str> {
-        match &self.inner.cfg.namespace {
-            None => key.as_str().into(),
-            Some(ns) => format!("pgh200:{ns}:{}", &key.as_str()["pgh200:".len()..]).into(),
+        let c = &self.inner.cfg;
+        if c.namespace.is_none() && c.upstream.is_none() {
+            return key.as_str().into();
+        }
+        format!("{}{}", self.prefix(), &key.as_str()["pgh200:".len()..]).into()
+    }
+
+    /// The disk tier's directory of this cache's scope: the namespace (`default` without one),
+    /// then `.` and the upstream when it is not the official API.
+    pub(crate) fn disk_scope(&self) -> String {
+        let c = &self.inner.cfg;
+        let ns = c.namespace.as_deref().unwrap_or("default");
+        match &c.upstream {
+            None => ns.to_owned(),
+            Some(up) => format!("{ns}.{up}"),
         }
     }
 
@@ -146,10 +172,58 @@ impl Cache {
         self.inner.memory.lock().expect("memory lock").put(key.as_str(), archive, bytes, Instant::now() + ttl);
     }
 
-    /// A value read from a slower tier, copied into the faster ones. The memory tier keeps it for
-    /// the live TTL (the class is unknown here): entries never outlive their class.
-    fn promote<T: CacheValue>(&self, key: &CacheKey, archive: &Arc<Validated<T>>) {
-        self.memory_put(key, archive.clone(), self.inner.cfg.ttl.live);
+    /// A value read from a slower tier, copied into memory until the expiry its header records
+    /// (the live TTL when it records none): entries never outlive their class.
+    fn promote<T: CacheValue>(&self, key: &CacheKey, archive: &Arc<Validated<T>>, expires_ms: i64) {
+        let ttl = match expires_ms {
+            0 => self.inner.cfg.ttl.live,
+            e => Duration::from_millis(e.saturating_sub(now_ms()).max(0) as u64).min(self.longest_ttl()),
+        };
+        self.memory_put(key, archive.clone(), ttl);
+    }
+
+    /// The longest TTL of any class: no tier keeps a value longer.
+    fn longest_ttl(&self) -> Duration {
+        let p = self.inner.cfg.ttl;
+        [p.immutable, p.live, p.reference, p.default].into_iter().max().unwrap_or_default()
+    }
+
+    pub(crate) fn disk_get<T: CacheValue>(&self, key: &CacheKey) -> Option<Entry<T>> {
+        let d = self.inner.disk.as_ref()?;
+        // An expiry beyond the longest class from now is not one this cache wrote: not trusted.
+        let latest = now_ms().saturating_add(self.longest_ttl().as_millis().min(i64::MAX as u128) as i64 + 60_000);
+        match d.get::<T>(&self.disk_scope(), &self.redis_key(key), latest) {
+            Found::Hit(archive, expires, size) => {
+                let c = &self.inner.counters;
+                c.disk_hits.fetch_add(1, Relaxed);
+                c.disk_bytes_read.fetch_add(size, Relaxed);
+                let archive = Arc::new(archive);
+                self.promote(key, &archive, expires);
+                Some(Entry::new(archive, Tier::Disk))
+            }
+            Found::Miss => None,
+            Found::Corrupt(why) => {
+                self.inner.counters.corrupt.fetch_add(1, Relaxed);
+                tracing::warn!(key = %key, reason = %why, dir = %d.root().display(), "corrupt disk cache file: deleted, refetching");
+                None
+            }
+        }
+    }
+
+    /// Writes a whole value (envelope) to the disk tier; a failure (full or read-only disk) is
+    /// counted and logged once in a while, never raised.
+    fn disk_put(&self, key: &CacheKey, value: &[u8]) {
+        let Some(d) = &self.inner.disk else { return };
+        match d.put(&self.disk_scope(), &self.redis_key(key), value) {
+            Ok(n) => {
+                self.inner.counters.disk_bytes_written.fetch_add(n, Relaxed);
+            }
+            Err(e) => {
+                if self.inner.counters.disk_errors.fetch_add(1, Relaxed).is_multiple_of(1000) {
+                    tracing::warn!(dir = %d.root().display(), error = %e, "disk cache write failed; going on without it");
+                }
+            }
+        }
     }
 
     pub(crate) async fn redis_get<T: CacheValue>(&self, key: &CacheKey) -> Option<Entry<T>> {
@@ -164,10 +238,12 @@ impl Cache {
         };
         self.inner.counters.bytes_read.fetch_add(bytes.len() as u64, Relaxed);
         match envelope::open::<T>(&bytes) {
-            Ok(archive) => {
+            Ok((archive, expires)) => {
                 self.inner.counters.redis_hits.fetch_add(1, Relaxed);
                 let archive = Arc::new(archive);
-                self.promote(key, &archive);
+                self.promote(key, &archive, expires);
+                // The bytes are the envelope as the disk keeps it: stored as they came.
+                self.disk_put(key, &bytes);
                 Some(Entry::new(archive, Tier::Redis))
             }
             Err(why) => {
@@ -181,10 +257,13 @@ impl Cache {
         }
     }
 
-    /// Looks `key` up in memory, then Redis. A corrupt value is deleted and reported as a miss; a
-    /// value of another type under the key is a miss.
+    /// Looks `key` up in memory, then on disk, then in Redis. A corrupt value is deleted and
+    /// reported as a miss; a value of another type under the key is a miss.
     pub async fn get<T: CacheValue>(&self, key: &CacheKey) -> Option<Entry<T>> {
         if let Some(e) = self.memory_get::<T>(key) {
+            return Some(e);
+        }
+        if let Some(e) = self.disk_get::<T>(key) {
             return Some(e);
         }
         let found = self.redis_get::<T>(key).await;
@@ -205,8 +284,13 @@ impl Cache {
         // take the value.
         let archive = Arc::new(Validated::of(value));
         self.memory_put(key, archive.clone(), ttl);
+        if self.inner.disk.is_none() && self.redis().is_none() {
+            return Entry::new(archive, Tier::Loaded);
+        }
+        let expires = now_ms().saturating_add(ttl.as_millis().min(i64::MAX as u128) as i64);
+        let encoded = envelope::wrap::<T>(archive.bytes(), expires);
+        self.disk_put(key, &encoded);
         if let Some(r) = self.redis() {
-            let encoded = envelope::wrap::<T>(archive.bytes());
             let n = encoded.len() as u64;
             match r.set(&self.redis_key(key), Bytes::from(encoded), ttl).await {
                 Ok(()) => {
@@ -221,6 +305,9 @@ impl Cache {
     /// Removes `key` from every tier.
     pub async fn delete(&self, key: &CacheKey) {
         self.inner.memory.lock().expect("memory lock").remove(key.as_str());
+        if let Some(d) = &self.inner.disk {
+            d.delete(&self.disk_scope(), &self.redis_key(key));
+        }
         if let Some(r) = self.redis()
             && let Err(e) = r.del(&self.redis_key(key)).await
         {
@@ -228,44 +315,122 @@ impl Cache {
         }
     }
 
-    /// Removes every entry of this cache (keys under `pgh200:`, or only `pgh200:{namespace}:` for a
-    /// namespaced cache) from memory and Redis, leaving other keys in the same Redis alone; returns
-    /// how many Redis keys were deleted.
+    /// Removes every entry of this cache's namespace (under every upstream) from every tier,
+    /// leaving other namespaces and other keys in the same Redis alone; returns how many disk
+    /// files and Redis keys were deleted.
     ///
     /// # Errors
-    /// [`Error::Redis`] when Redis is configured but down or refuses (the memory tier is cleared anyway).
+    /// [`Error::Redis`] when Redis is configured but down or refuses (the other tiers are cleared
+    /// anyway).
     pub async fn clear(&self) -> Result<u64, Error> {
-        self.clear_memory();
-        let Some(r) = &self.inner.redis else { return Ok(0) };
-        if !r.is_up() {
-            return Err(Error::Redis("redis is not answering; only the memory tier was cleared".into()));
-        }
-        r.delete_matching(&self.key_pattern(), self.inner.cfg.cluster)
-            .await
-            .map_err(|e| Error::Redis(e.details().to_string()))
+        self.clear_tiers(Tiers::ALL, Clear::Namespace).await
     }
 
-    /// This cache's keys in Redis (under `pgh200:`, or its namespace) and the bytes of their values.
+    /// Removes `what` from the tiers named; returns how many disk files and Redis keys were deleted.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis is among the tiers and is configured but down or refuses (the
+    /// other tiers are cleared anyway).
+    pub async fn clear_tiers(&self, tiers: Tiers, what: Clear) -> Result<u64, Error> {
+        let mut n = 0;
+        if tiers.memory {
+            self.clear_memory();
+        }
+        let ns = self.inner.cfg.namespace.as_deref().unwrap_or("default");
+        if tiers.disk
+            && let Some(d) = &self.inner.disk
+        {
+            let own = self.disk_scope();
+            n += d.clear(|scope| match what {
+                Clear::Scope => scope == own,
+                Clear::Namespace => scope.split('.').next() == Some(ns),
+                Clear::Everything => true,
+            });
+        }
+        if !tiers.redis {
+            return Ok(n);
+        }
+        let Some(r) = &self.inner.redis else { return Ok(n) };
+        if !r.is_up() {
+            return Err(Error::Redis("redis is not answering; only the other tiers were cleared".into()));
+        }
+        let patterns = match (what, &self.inner.cfg.namespace) {
+            (Clear::Scope, _) => vec![self.key_pattern()],
+            (Clear::Namespace, Some(ns)) => vec![format!("pgh200:{ns}:*")],
+            (Clear::Namespace, None) => {
+                vec![format!("pgh200:v{SCHEMA_VERSION}:*"), format!("pgh200:up-*:v{SCHEMA_VERSION}:*")]
+            }
+            (Clear::Everything, _) => vec!["pgh200:*".to_owned()],
+        };
+        for p in patterns {
+            n += r
+                .delete_matching(&p, self.inner.cfg.cluster)
+                .await
+                .map_err(|e| Error::Redis(e.details().to_string()))?;
+        }
+        Ok(n)
+    }
+
+    /// This cache's keys in Redis (its scope; every scope with `everything`) and the bytes of
+    /// their values.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis is not configured, down, or refuses.
-    pub async fn redis_usage(&self) -> Result<(u64, u64), Error> {
+    pub async fn redis_usage(&self, everything: bool) -> Result<(u64, u64), Error> {
         let Some(r) = &self.inner.redis else { return Err(Error::Redis("no Redis is configured".into())) };
         if !r.is_up() {
             return Err(Error::Redis("redis is not answering".into()));
         }
-        r.usage_matching(&self.key_pattern(), self.inner.cfg.cluster)
-            .await
-            .map_err(|e| Error::Redis(e.details().to_string()))
+        let pattern = if everything { "pgh200:*".to_owned() } else { self.key_pattern() };
+        r.usage_matching(&pattern, self.inner.cfg.cluster).await.map_err(|e| Error::Redis(e.details().to_string()))
     }
 
+    /// Redis's entries and bytes per scope (every scope under `pgh200:`).
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis is not configured, down, or refuses.
+    pub async fn redis_usage_by_scope(&self) -> Result<Vec<TierUsage>, Error> {
+        let Some(r) = &self.inner.redis else { return Err(Error::Redis("no Redis is configured".into())) };
+        if !r.is_up() {
+            return Err(Error::Redis("redis is not answering".into()));
+        }
+        let v = r.usage_by_scope(self.inner.cfg.cluster).await.map_err(|e| Error::Redis(e.details().to_string()))?;
+        Ok(v.into_iter().map(|(scope, entries, bytes)| TierUsage { scope, entries, bytes }).collect())
+    }
+
+    /// The disk tier's entries and bytes per scope (every scope in its directory), and where it
+    /// lives; `None` when the cache has no disk tier.
+    pub fn disk_usage(&self) -> Option<(std::path::PathBuf, Vec<TierUsage>)> {
+        self.inner.disk.as_ref().map(|d| (d.root().to_owned(), d.usage()))
+    }
+
+    /// This cache's disk scope (its directory's name under the disk tier's root).
+    pub fn scope(&self) -> String {
+        self.disk_scope()
+    }
+
+    /// This cache's Redis keys: its prefix and the schema (so a default-scope pattern,
+    /// `pgh200:v3:*`, matches none of a namespace's or another upstream's keys).
     fn key_pattern(&self) -> String {
-        self.inner.cfg.namespace.as_ref().map_or("pgh200:*".to_owned(), |ns| format!("pgh200:{ns}:*"))
+        format!("{}v{SCHEMA_VERSION}:*", self.prefix())
     }
 
     /// Empties the memory tier (Redis keeps its entries).
     pub fn clear_memory(&self) {
         self.inner.memory.lock().expect("memory lock").clear();
+    }
+
+    /// Whether the disk tier has no eviction running (tests wait for the bound with it; feature
+    /// `test-support`, tests only).
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn disk_settled(&self) -> bool {
+        self.inner.disk.as_ref().is_none_or(|d| d.idle())
+    }
+
+    /// Whether the cache has a disk tier.
+    pub fn has_disk(&self) -> bool {
+        self.inner.disk.is_some()
     }
 
     /// Closes the Redis connections.
@@ -274,4 +439,36 @@ impl Cache {
             r.quit().await;
         }
     }
+}
+
+/// What [`Cache::clear_tiers`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clear {
+    /// This cache's scope: its namespace and its upstream.
+    Scope,
+    /// This cache's namespace, under every upstream (`default` without a namespace).
+    Namespace,
+    /// Everything this library stored: every namespace and upstream (keys under `pgh200:`).
+    Everything,
+}
+
+/// Which tiers [`Cache::clear_tiers`] clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // one flag per tier
+pub struct Tiers {
+    /// The memory tier.
+    pub memory: bool,
+    /// The disk tier.
+    pub disk: bool,
+    /// Redis.
+    pub redis: bool,
+}
+
+impl Tiers {
+    /// Every tier.
+    pub const ALL: Tiers = Tiers { memory: true, disk: true, redis: true };
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -15,3 +15,5 @@ pub const POOL_SIZE: usize = 4;
 pub const LOCK_TTL: Duration = Duration::from_secs(30);
 /// How often a down Redis is probed.
 pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+/// Bound of the disk tier, MiB (`CACHE_DISK_MB`).
+pub const DISK_MIB: u64 = 10_240;

@@ -16,6 +16,8 @@ use crate::value::CacheValue;
 pub enum Tier {
     /// The in-memory tier.
     Memory,
+    /// The embedded disk tier.
+    Disk,
     /// Redis.
     Redis,
     /// The loader ran (a miss everywhere), or the value was just stored.
@@ -27,6 +29,9 @@ pub enum Tier {
 /// `Validated<T>` holds a valid `T::Archived` at rkyv's root position.
 pub(crate) struct Validated<T> {
     bytes: AlignedVec,
+    /// Where the archive starts in `bytes` (a multiple of 16: 0, or a value's header length when
+    /// a whole file was read into the buffer).
+    start: usize,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -36,8 +41,20 @@ impl<T: CacheValue> Validated<T> {
     /// # Errors
     /// rkyv's account of what is invalid.
     pub(crate) fn new(bytes: AlignedVec) -> Result<Self, rancor::Error> {
-        rkyv::access::<T::Archived, rancor::Error>(&bytes)?;
-        Ok(Validated { bytes, _t: PhantomData })
+        Self::at(bytes, 0)
+    }
+
+    /// Validates `bytes[start..]` as a `T` archive, keeping the whole buffer (no copy).
+    ///
+    /// # Errors
+    /// rkyv's account of what is invalid.
+    ///
+    /// # Panics
+    /// If `start` is past the end or not a multiple of 16 (the archive's alignment).
+    pub(crate) fn at(bytes: AlignedVec, start: usize) -> Result<Self, rancor::Error> {
+        assert!(start <= bytes.len() && start.is_multiple_of(16), "an archive starts 16-byte aligned");
+        rkyv::access::<T::Archived, rancor::Error>(&bytes[start..])?;
+        Ok(Validated { bytes, start, _t: PhantomData })
     }
 
     /// Serialises `value` and validates what came out: the archive the cache stores.
@@ -54,20 +71,27 @@ impl<T: CacheValue> Validated<T> {
 
     /// The archived value, in place.
     pub(crate) fn archived(&self) -> &T::Archived {
-        // SAFETY: `self.bytes` passed `rkyv::access::<T::Archived>` in `new`, the only constructor,
-        // and has not changed since: no `&mut` to it is ever handed out. The check covered the
-        // root at `root_position` (the position `access_unchecked` reads) and alignment at this
-        // very address: moving an `AlignedVec` moves its handle, not its heap buffer.
-        unsafe { rkyv::access_unchecked::<T::Archived>(&self.bytes) }
+        // SAFETY: `self.bytes[self.start..]` passed `rkyv::access::<T::Archived>` in `at`, the only
+        // constructor, and has not changed since: no `&mut` to it is ever handed out, and `start`
+        // is fixed. The check covered the root at `root_position` of this very slice (the
+        // position `access_unchecked` reads) and alignment at this very address: moving an
+        // `AlignedVec` moves its handle, not its heap buffer.
+        unsafe { rkyv::access_unchecked::<T::Archived>(&self.bytes[self.start..]) }
     }
 
     /// The archive's bytes.
-    pub(crate) fn bytes(&self) -> &AlignedVec {
-        &self.bytes
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
 
+    /// The archive in a buffer of its own (a copy only when it was read in place after a header).
     pub(crate) fn into_bytes(self) -> AlignedVec {
-        self.bytes
+        if self.start == 0 {
+            return self.bytes;
+        }
+        let mut v = AlignedVec::<16>::with_capacity(self.bytes.len() - self.start);
+        v.extend_from_slice(&self.bytes[self.start..]);
+        v
     }
 }
 

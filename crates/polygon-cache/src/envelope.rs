@@ -1,5 +1,5 @@
-//! The value format in Redis: a 32-byte header (magic, schema, kind, checksum, length) then an
-//! rkyv archive. Reading copies into an aligned buffer and validates; nothing is trusted.
+//! The value format in Redis and in the disk tier's files: a 32-byte header (magic, schema, kind,
+//! checksum, length, expiry) then an rkyv archive. Reading validates; nothing is trusted.
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -9,8 +9,9 @@ use crate::value::CacheValue;
 
 /// Magic bytes at the start of every value.
 pub const MAGIC: [u8; 4] = *b"PG2C";
-/// Version of the value layout and of the archived types; bumped when either changes.
-pub const SCHEMA_VERSION: u16 = 2;
+/// Version of the value layout and of the archived types; bumped when either changes (3: the
+/// header's last 8 bytes are the expiry, covered by the checksum with the archive).
+pub const SCHEMA_VERSION: u16 = 3;
 /// Header length; the archive that follows starts 16-byte aligned in the value.
 pub const HEADER_LEN: usize = 32;
 
@@ -50,9 +51,9 @@ pub(crate) fn kind_tag(kind: &str) -> u32 {
     kind.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
-/// Serialises `value` into a header plus archive.
+/// Serialises `value` into a header plus archive (no expiry recorded).
 pub fn encode<T: CacheValue>(value: &T) -> Vec<u8> {
-    wrap::<T>(&archive(value))
+    wrap::<T>(&archive(value), 0)
 }
 
 /// The rkyv archive of `value`, aligned, without a header (validated into what the memory tier holds).
@@ -60,16 +61,18 @@ pub(crate) fn archive<T: CacheValue>(value: &T) -> AlignedVec {
     rkyv::to_bytes::<rancor::Error>(value).expect("serialising into memory cannot fail")
 }
 
-/// A header for a `T` archive, then the archive: the value stored in Redis.
-pub(crate) fn wrap<T: CacheValue>(archive: &[u8]) -> Vec<u8> {
+/// A header for a `T` archive, then the archive: the value stored in Redis and on disk.
+/// `expires_ms` (Unix ms; 0 when unknown) travels with the value, so a tier that copies it from
+/// another keeps it no longer than its class allows.
+pub(crate) fn wrap<T: CacheValue>(archive: &[u8], expires_ms: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + archive.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&kind_tag(T::KIND).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(archive).to_le_bytes());
+    out.extend_from_slice(&checksum(expires_ms, archive).to_le_bytes());
     out.extend_from_slice(&(archive.len() as u64).to_le_bytes());
-    out.extend_from_slice(&[0u8; 8]);
+    out.extend_from_slice(&expires_ms.to_le_bytes());
     out.extend_from_slice(archive);
     out
 }
@@ -80,12 +83,33 @@ pub(crate) fn wrap<T: CacheValue>(archive: &[u8]) -> Vec<u8> {
 /// # Errors
 /// [`Corrupt`] naming what failed: magic, schema, kind, length, checksum or validation.
 pub fn decode<T: CacheValue>(bytes: &[u8]) -> Result<AlignedVec, Corrupt> {
-    open::<T>(bytes).map(Validated::into_bytes)
+    open::<T>(bytes).map(|(v, _)| v.into_bytes())
 }
 
-/// [`decode`], keeping the proof that the archive is a valid `T`: what a tier of bytes (Redis)
-/// hands the cache. The kind hash is only a fast mismatch test; rkyv's validation decides.
-pub(crate) fn open<T: CacheValue>(bytes: &[u8]) -> Result<Validated<T>, Corrupt> {
+/// [`decode`], keeping the proof that the archive is a valid `T`, and the expiry the header
+/// records (Unix ms, 0 when unknown): what a tier of bytes (Redis) hands the cache. The kind hash
+/// is only a fast mismatch test; rkyv's validation decides.
+pub(crate) fn open<T: CacheValue>(bytes: &[u8]) -> Result<(Validated<T>, i64), Corrupt> {
+    let expires = check_header::<T>(bytes)?;
+    let payload = &bytes[HEADER_LEN..];
+    let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
+    aligned.extend_from_slice(payload);
+    let valid = Validated::<T>::new(aligned).map_err(|e| Corrupt::Invalid(e.to_string()))?;
+    T::check(valid.archived()).map_err(Corrupt::Invalid)?;
+    Ok((valid, expires))
+}
+
+/// [`open`] of a whole value already in an aligned buffer (a disk tier's file), validated where it
+/// lies: the archive starts at [`HEADER_LEN`], 16-byte aligned, and is not copied again.
+pub(crate) fn open_in_place<T: CacheValue>(buf: AlignedVec) -> Result<(Validated<T>, i64), Corrupt> {
+    let expires = check_header::<T>(&buf)?;
+    let valid = Validated::<T>::at(buf, HEADER_LEN).map_err(|e| Corrupt::Invalid(e.to_string()))?;
+    T::check(valid.archived()).map_err(Corrupt::Invalid)?;
+    Ok((valid, expires))
+}
+
+/// Checks a value's header (magic, schema, kind, length, checksum) as a `T`; its expiry.
+fn check_header<T: CacheValue>(bytes: &[u8]) -> Result<i64, Corrupt> {
     if bytes.len() < HEADER_LEN || bytes[..4] != MAGIC {
         return Err(Corrupt::NotOurs);
     }
@@ -103,14 +127,19 @@ pub(crate) fn open<T: CacheValue>(bytes: &[u8]) -> Result<Validated<T>, Corrupt>
     if declared != payload.len() as u64 {
         return Err(Corrupt::Length { declared, actual: payload.len() });
     }
-    if crc32fast::hash(payload) != u32_at(12) {
+    let expires = i64::from_le_bytes(bytes[24..32].try_into().expect("8 bytes"));
+    if checksum(expires, payload) != u32_at(12) {
         return Err(Corrupt::Checksum);
     }
-    let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
-    aligned.extend_from_slice(payload);
-    let valid = Validated::<T>::new(aligned).map_err(|e| Corrupt::Invalid(e.to_string()))?;
-    T::check(valid.archived()).map_err(Corrupt::Invalid)?;
-    Ok(valid)
+    Ok(expires)
+}
+
+/// CRC-32 of the expiry and the archive: a flipped bit in either is caught.
+fn checksum(expires_ms: i64, archive: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&expires_ms.to_le_bytes());
+    h.update(archive);
+    h.finalize()
 }
 
 #[cfg(test)]
@@ -166,7 +195,7 @@ mod tests {
         b.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
         b.extend_from_slice(&[0, 0]);
         b.extend_from_slice(&kind_tag(BarColumns::KIND).to_le_bytes());
-        b.extend_from_slice(&crc32fast::hash(&garbage).to_le_bytes());
+        b.extend_from_slice(&checksum(0, &garbage).to_le_bytes());
         b.extend_from_slice(&(garbage.len() as u64).to_le_bytes());
         b.extend_from_slice(&[0u8; 8]);
         b.extend_from_slice(&garbage);

@@ -1,7 +1,7 @@
 //! `Error` (building the cache, administrative commands) and `redact_url`: a Redis address never
 //! shows its password.
 
-/// Building the cache can fail only on a malformed Redis address.
+/// Building the cache fails on a malformed Redis address or an unusable disk directory.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -16,6 +16,14 @@ pub enum Error {
     /// Redis could not complete an administrative command (`clear`).
     #[error("redis: {0}")]
     Redis(String),
+    /// The disk tier's directory could not be created or used.
+    #[error("disk cache at {dir}: {reason}")]
+    Disk {
+        /// The directory (`CACHE_DIR`).
+        dir: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// A Redis URL with its password replaced by `<redacted>`.

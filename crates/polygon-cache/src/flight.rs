@@ -1,6 +1,8 @@
 //! `Cache::get_or_load`: single flight within the process (one loader per key, the others wait
-//! for it) and across the fleet (a short Redis lock with a token, released by compare-and-delete),
-//! lock tokens with a per-cache owner prefix, and the take-over of this cache's own stale locks.
+//! for it), across the fleet (a short Redis lock with a token, released by compare-and-delete),
+//! or, without a Redis that answers, across the processes of the machine (an advisory file lock
+//! in the disk tier); lock tokens with a per-cache owner prefix, and the take-over of this cache's
+//! own stale locks.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -85,6 +87,12 @@ impl Cache {
         if let Some(e) = self.memory_get::<T>(key) {
             return Ok(e);
         }
+        let redis_up = self.inner.redis.as_ref().is_some_and(|r| r.is_up());
+        if !redis_up && self.inner.disk.is_some() {
+            let result = self.load_once_on_disk(key, class, load).await;
+            self.inner.flights.land(key);
+            return result;
+        }
         let result = self.load_once(key, class, load).await;
         self.inner.flights.land(key);
         result
@@ -156,6 +164,54 @@ impl Cache {
         if held || maybe_held {
             self.release(&lock_key, &token).await;
         }
+        out
+    }
+
+    /// The flight across the processes of one machine when no Redis leads it: an advisory lock
+    /// on the key in the disk tier's directory. Whoever holds it loads and stores; the others
+    /// look at the disk until the value is there (or the holder is past `lock_ttl`: then they
+    /// load themselves rather than fail). The lock is released when its file is closed, so a
+    /// process that dies holding it releases it.
+    async fn load_once_on_disk<T, E, F, Fut>(&self, key: &CacheKey, class: TtlClass, load: F) -> Result<Entry<T>, E>
+    where
+        T: CacheValue,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let disk = self.inner.disk.as_ref().expect("called with a disk tier");
+        let lock_key = self.redis_key(key).into_owned();
+        let give_up_at = Instant::now() + self.inner.cfg.lock_ttl;
+        let held = loop {
+            match disk.try_lock(&lock_key) {
+                Ok(Some(f)) => break Some(f),
+                Ok(None) => {
+                    self.inner.counters.lock_waits.fetch_add(1, Relaxed);
+                    tokio::time::sleep(LOCK_POLL).await;
+                    if let Some(e) = self.disk_get::<T>(key) {
+                        return Ok(e);
+                    }
+                    if Instant::now() >= give_up_at {
+                        break None;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "disk cache lock failed; loading without it");
+                    break None;
+                }
+            }
+        };
+        // With the lock, a value stored just before we took it is still a hit.
+        if held.is_some()
+            && let Some(e) = self.disk_get::<T>(key)
+        {
+            return Ok(e);
+        }
+        self.inner.counters.loads.fetch_add(1, Relaxed);
+        let out = match load().await {
+            Ok(v) => Ok(self.put(key, &v, class).await),
+            Err(e) => Err(e),
+        };
+        drop(held);
         out
     }
 

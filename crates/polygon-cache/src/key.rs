@@ -117,7 +117,7 @@ mod tests {
         .unwrap();
         assert_eq!(CacheKey::aggregates(&r).as_str(), GOLDEN_AAPL);
         let k = CacheKey::aggregates(&r);
-        assert!(k.as_str().starts_with("pgh200:v2:aggs:"));
+        assert!(k.as_str().starts_with("pgh200:v3:aggs:"));
         let mut other = r.clone();
         other.sort = polygon_model::Sort::Desc;
         assert_ne!(CacheKey::aggregates(&other), k, "every canonical field counts");
@@ -125,5 +125,5 @@ mod tests {
 
     /// FNV-1a 128 of `ticker=AAPL|multiplier=1|timespan=minute|from=2024-01-02|to=2024-01-31|adjusted=true|sort=asc|limit=50000`,
     /// computed independently (Python) when pinned.
-    const GOLDEN_AAPL: &str = "pgh200:v2:aggs:57d5592fa3025f789947e854dc6e0622";
+    const GOLDEN_AAPL: &str = "pgh200:v3:aggs:57d5592fa3025f789947e854dc6e0622";
 }

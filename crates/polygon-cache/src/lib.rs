@@ -1,11 +1,16 @@
-//! A two-tier cache for Polygon data: a bounded in-memory tier in front of Redis (through fred),
-//! values stored as validated rkyv archives, TTLs by data type, single flight within a process and
-//! across a fleet, and a Redis that may die, stall or vanish without stalling a fetch.
+//! A tiered cache for Polygon data: a bounded in-memory tier, an embedded disk tier (when asked
+//! for: [`CacheBuilder::disk`]) and Redis (through fred), values stored as validated rkyv
+//! archives, TTLs by data type, single flight within a process, across a machine's processes (the
+//! disk tier's file locks) and across a fleet (Redis), and a Redis that may die, stall or vanish
+//! without stalling a fetch.
 //!
-//! - [`CacheKey`]: `pgh200:v2:{endpoint}:{hash}` over the canonical request (no key, no cursor).
+//! - [`CacheKey`]: `pgh200:v3:{endpoint}:{hash}` over the canonical request (no key, no cursor).
 //! - [`Cache::get`] / [`Cache::put`] / [`Cache::get_or_load`]: typed by [`CacheValue`]; reads hand
 //!   back an [`Entry`] whose archive is read in place ([`Entry::archived`]) or deserialised.
-//! - Values: a 32-byte header (magic, schema, kind, CRC-32, length) then the archive; a value that
+//! - Scopes: a namespace ([`CacheBuilder::namespace`]) and an upstream ([`CacheBuilder::upstream`])
+//!   in every key of every tier, so data from a simulator or a proxy never answers another's request.
+//! - Values: a 32-byte header (magic, schema, kind, CRC-32, length, expiry) then the archive, in
+//!   Redis and in the disk tier's files alike (written whole, then renamed into place); a value that
 //!   fails any check is a miss, is deleted and is counted ([`CacheStats::corrupt`]). Every archive
 //!   is validated by rkyv as its type before it is read in place, and the memory tier hands a
 //!   value back only as the type it was stored as: no `CacheValue` impl lets safe code read one
@@ -31,6 +36,7 @@
 mod builder;
 mod cache;
 pub mod defaults;
+mod disk;
 mod entry;
 mod envelope;
 mod error;
@@ -42,8 +48,9 @@ mod stats;
 mod ttl;
 mod value;
 
-pub use builder::CacheBuilder;
-pub use cache::{Cache, RedisStatus};
+pub use builder::{CacheBuilder, check_namespace};
+pub use cache::{Cache, Clear, RedisStatus, Tiers};
+pub use disk::{TierUsage, default_dir as default_cache_dir};
 pub use entry::{Entry, Tier};
 pub use envelope::{Corrupt, HEADER_LEN, MAGIC, SCHEMA_VERSION, decode, encode};
 pub use error::{Error, redact_url};

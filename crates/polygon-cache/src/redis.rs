@@ -162,6 +162,24 @@ impl RedisTier {
         Ok((keys.len() as u64, bytes))
     }
 
+    /// Entries and bytes of every scope under `pgh200:` (lock keys left out), by the scope's name
+    /// as the disk tier spells it (`default`, `demo`, `default.up-1a2b3c4d`).
+    pub(crate) async fn usage_by_scope(&self, clustered: bool) -> Result<Vec<(String, u64, u64)>, Error> {
+        let keys = self.keys_matching("pgh200:*", clustered).await?;
+        let mut by: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+        for k in keys {
+            let name = k.as_str_lossy().into_owned();
+            if name.ends_with(":lock") {
+                continue;
+            }
+            let bytes = self.pool.with_options(&self.opts).strlen::<u64, _>(k).await?;
+            let e = by.entry(scope_of(&name)).or_default();
+            e.0 += 1;
+            e.1 += bytes;
+        }
+        Ok(by.into_iter().map(|(s, (n, b))| (s, n, b)).collect())
+    }
+
     /// Deletes every key matching `pattern` (SCAN, cluster-wide when clustered); returns how many.
     pub(crate) async fn delete_matching(&self, pattern: &str, clustered: bool) -> Result<u64, Error> {
         let keys = self.keys_matching(pattern, clustered).await?;
@@ -175,5 +193,38 @@ impl RedisTier {
 
     pub(crate) async fn quit(&self) {
         let _ = self.pool.quit().await;
+    }
+}
+
+/// The scope of a key `pgh200:[{ns}:][up-{hash}:]v{schema}:…`, named as the disk tier names it.
+pub(crate) fn scope_of(key: &str) -> String {
+    let mut ns = "default";
+    let mut up = None;
+    for part in key.split(':').skip(1) {
+        if part.starts_with('v') && part[1..].bytes().all(|b| b.is_ascii_digit()) && part.len() > 1 {
+            break;
+        } else if part.starts_with("up-") {
+            up = Some(part);
+        } else {
+            ns = part;
+        }
+    }
+    match up {
+        None => ns.to_owned(),
+        Some(up) => format!("{ns}.{up}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scope_of;
+
+    #[test]
+    fn a_keys_scope_is_named_as_the_disk_tier_names_it() {
+        assert_eq!(scope_of("pgh200:v2:aggs:00ff"), "default");
+        assert_eq!(scope_of("pgh200:demo:v2:aggs:00ff"), "demo");
+        assert_eq!(scope_of("pgh200:up-1a2b3c4d:v2:aggs:00ff"), "default.up-1a2b3c4d");
+        assert_eq!(scope_of("pgh200:bench:up-1a2b3c4d:v2:aggs:00ff:lock"), "bench.up-1a2b3c4d");
+        assert_eq!(scope_of("pgh200:v-ns:v2:aggs:1"), "v-ns", "a namespace that starts with v is no schema");
     }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RedisCluster, RedisServer, eventually, exists, raw};
+use common::eventually;
 use polygon_cache::{Cache, CacheKey, RedisStatus, Tier, TtlClass, TtlPolicy, encode};
 use polygon_model::{
     AggregatesResponse, Bar, BarColumns, GroupedDailyResponse, PrevCloseResponse, Quote, QuotesResponse, TickerBar,
     TickerInfo, TickersResponse, Trade, TradesResponse,
 };
+use polygon_test_support::{Redis, RedisCluster, exists, free_port, raw};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// Every call must come back within the command timeout plus this (scheduling on a busy 2-core CI).
@@ -208,9 +209,9 @@ async fn round_trip(url: &str, cluster: bool) {
 
 #[tokio::test]
 async fn round_trip_of_columns_and_every_payload() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     round_trip(&r.url(), false).await;
-    clear_removes_ours_only(&cache(&r.url(), false).await, &[r.port]).await;
+    clear_removes_ours_only(&cache(&r.url(), false).await, &[r.port()]).await;
 }
 
 #[tokio::test]
@@ -231,7 +232,7 @@ async fn round_trip_on_a_three_node_cluster() {
 
 #[tokio::test]
 async fn ttls_expire_by_class() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let c = Cache::builder()
         .redis_url(r.url())
         .ttl(TtlPolicy { live: Duration::from_secs(2), ..TtlPolicy::default() })
@@ -241,13 +242,13 @@ async fn ttls_expire_by_class() {
     c.put(&key("live"), &columns(3, "A"), TtlClass::Live).await;
     c.put(&key("history"), &columns(3, "A"), TtlClass::Immutable).await;
     let pttl = |k: &CacheKey| {
-        let reply = raw(r.port, &[b"PTTL", k.as_str().as_bytes()]).unwrap();
+        let reply = raw(r.port(), &[b"PTTL", k.as_str().as_bytes()]).unwrap();
         String::from_utf8_lossy(&reply[1..reply.len() - 2]).parse::<i64>().unwrap()
     };
     assert!((1..=2_000).contains(&pttl(&key("live"))));
     assert!(pttl(&key("history")) > 6 * 86_400_000, "7 days for history");
     tokio::time::sleep(Duration::from_millis(2_300)).await;
-    assert!(!exists(r.port, key("live").as_str()), "expired in Redis");
+    assert!(!exists(r.port(), key("live").as_str()), "expired in Redis");
     assert!(c.get::<BarColumns>(&key("live")).await.is_none(), "and in memory");
     assert!(c.get::<BarColumns>(&key("history")).await.is_some());
 }
@@ -282,11 +283,11 @@ async fn kill_run(c: &Cache, mut server: impl FnMut(bool)) {
 
 #[tokio::test]
 async fn redis_killed_and_restarted_mid_run() {
-    let mut r = RedisServer::start();
+    let mut r = Redis::start();
     let c = fast_failing_cache(&r.url(), false).await;
     kill_run(&c, |up| if up { r.restart() } else { r.kill() }).await;
     c.put(&key("after"), &columns(5, "A"), TtlClass::Immutable).await;
-    assert!(exists(r.port, key("after").as_str()), "writes reach the restarted Redis");
+    assert!(exists(r.port(), key("after").as_str()), "writes reach the restarted Redis");
 }
 
 #[tokio::test]
@@ -298,7 +299,7 @@ async fn a_cluster_node_killed_and_restarted_mid_run() {
 
 #[tokio::test]
 async fn a_paused_redis_never_stalls_a_call() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let c = fast_failing_cache(&r.url(), false).await;
     c.put(&key("p"), &columns(10, "A"), TtlClass::Immutable).await;
     r.signal("STOP");
@@ -317,7 +318,7 @@ async fn a_paused_redis_never_stalls_a_call() {
 
 #[tokio::test]
 async fn corrupt_values_are_misses_deleted_and_counted() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let c = cache(&r.url(), false).await;
     let good = encode(&columns(20, "A"));
     let mut wrong_schema = good.clone();
@@ -340,19 +341,19 @@ async fn corrupt_values_are_misses_deleted_and_counted() {
     ];
     for (i, (name, bytes)) in cases.iter().enumerate() {
         let k = key(name);
-        assert_eq!(raw(r.port, &[b"SET", k.as_str().as_bytes(), bytes]).as_deref(), Some(&b"+OK\r\n"[..]));
+        assert_eq!(raw(r.port(), &[b"SET", k.as_str().as_bytes(), bytes]).as_deref(), Some(&b"+OK\r\n"[..]));
         assert!(c.get::<BarColumns>(&k).await.is_none(), "{name} is a miss");
-        assert!(!exists(r.port, k.as_str()), "{name} was deleted");
+        assert!(!exists(r.port(), k.as_str()), "{name} was deleted");
         assert_eq!(c.stats().corrupt, i as u64 + 1, "{name} was counted");
     }
     // And a good value next to them is a hit.
-    raw(r.port, &[b"SET", key("good").as_str().as_bytes(), &good]).unwrap();
+    raw(r.port(), &[b"SET", key("good").as_str().as_bytes(), &good]).unwrap();
     assert_eq!(c.get::<BarColumns>(&key("good")).await.unwrap().to_value().len(), 20);
 }
 
 #[tokio::test]
 async fn concurrent_misses_of_one_key_load_once() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let c = cache(&r.url(), false).await;
     let loads = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
@@ -380,7 +381,7 @@ async fn concurrent_misses_of_one_key_load_once() {
         .get_or_load::<BarColumns, _, _, _>(&key("fails"), TtlClass::Immutable, || async { Err("upstream down") })
         .await;
     assert_eq!(e.unwrap_err(), "upstream down");
-    assert!(!exists(r.port, key("fails").as_str()));
+    assert!(!exists(r.port(), key("fails").as_str()));
 }
 
 /// A lock of this cache's own that no task is loading (its release failed, or its SET NX ran on
@@ -388,7 +389,7 @@ async fn concurrent_misses_of_one_key_load_once() {
 /// TTL; another holder's lock is still waited for (`two_processes_load_once`).
 #[tokio::test]
 async fn a_leftover_lock_of_our_own_is_taken_over_not_waited_out() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let c = Cache::builder()
         .redis_url(r.url())
         .command_timeout(Duration::from_secs(3))
@@ -399,19 +400,19 @@ async fn a_leftover_lock_of_our_own_is_taken_over_not_waited_out() {
     let k = key("leftover");
     let lock = format!("{}:lock", k.as_str());
     let stale = format!("{}-987654", c.lock_owner());
-    raw(r.port, &[b"SET", lock.as_bytes(), stale.as_bytes(), b"PX", b"60000"]);
+    raw(r.port(), &[b"SET", lock.as_bytes(), stale.as_bytes(), b"PX", b"60000"]);
     let got =
         c.get_or_load(&k, TtlClass::Immutable, || async { Ok::<_, std::io::Error>(columns(50, "IBM")) }).await.unwrap();
     assert_eq!(got.to_value().len(), 50);
     let s = c.stats();
     assert_eq!((s.loads, s.stale_locks, s.lock_waits), (1, 1, 0), "{s:?}");
-    assert!(exists(r.port, k.as_str()), "the value was stored");
-    assert!(!exists(r.port, &lock), "and the lock released");
+    assert!(exists(r.port(), k.as_str()), "the value was stored");
+    assert!(!exists(r.port(), &lock), "and the lock released");
 
     // Someone else's lock (another owner's token) is a live holder: it is waited for.
     let k2 = key("foreign");
     let lock2 = format!("{}:lock", k2.as_str());
-    raw(r.port, &[b"SET", lock2.as_bytes(), b"someone-else-1", b"PX", b"300"]);
+    raw(r.port(), &[b"SET", lock2.as_bytes(), b"someone-else-1", b"PX", b"300"]);
     c.get_or_load(&k2, TtlClass::Immutable, || async { Ok::<_, std::io::Error>(columns(5, "IBM")) }).await.unwrap();
     let s = c.stats();
     assert_eq!(s.stale_locks, 1, "a foreign lock is not taken over");
@@ -445,15 +446,15 @@ async fn fleet_load(c: &Cache, port: u16) -> usize {
 
 #[tokio::test]
 async fn two_processes_load_once() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["second_process_loader", "--exact", "--ignored", "--nocapture"])
         .env("PGH200_TEST_REDIS_URL", r.url())
-        .env("PGH200_TEST_REDIS_PORT", r.port.to_string())
+        .env("PGH200_TEST_REDIS_PORT", r.port().to_string())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let port = r.port;
+    let port = r.port();
     let c = cache(&r.url(), false).await;
     // Start together: the child says it is ready, then both miss at once and race for the load.
     assert!(eventually(30, || raw(port, &[b"GET", b"ready"]).as_deref() == Some(&b"$1\r\n1\r\n"[..])).await);
@@ -461,7 +462,7 @@ async fn two_processes_load_once() {
     assert_eq!(fleet_load(&c, port).await, 10);
     assert!(child.wait().unwrap().success());
     assert_eq!(
-        raw(r.port, &[b"GET", b"fleet-loads"]).as_deref(),
+        raw(r.port(), &[b"GET", b"fleet-loads"]).as_deref(),
         Some(&b"$1\r\n1\r\n"[..]),
         "loaded once for the fleet"
     );
@@ -469,7 +470,7 @@ async fn two_processes_load_once() {
 
 #[tokio::test]
 async fn without_redis_the_memory_tier_is_the_cache() {
-    let port = common::free_port();
+    let port = free_port();
     let started = Instant::now();
     let c = fast_failing_cache(&format!("redis://127.0.0.1:{port}/0"), false).await;
     assert!(started.elapsed() < Duration::from_secs(5), "building does not wait on a dead Redis");
@@ -484,19 +485,9 @@ async fn without_redis_the_memory_tier_is_the_cache() {
 
 #[tokio::test]
 async fn acl_user_and_password_work_and_are_never_shown() {
-    let r = RedisServer::start_with(&[
-        "--user",
-        "default",
-        "off",
-        "--user",
-        "fleet",
-        "on",
-        ">s3cret-pw",
-        "~*",
-        "&*",
-        "+@all",
-    ]);
-    let good = format!("redis://fleet:s3cret-pw@127.0.0.1:{}/0", r.port);
+    let r =
+        Redis::start_with(&["--user", "default", "off", "--user", "fleet", "on", ">s3cret-pw", "~*", "&*", "+@all"]);
+    let good = format!("redis://fleet:s3cret-pw@127.0.0.1:{}/0", r.port());
     let c = cache(&good, false).await;
     assert_eq!(c.redis_status(), RedisStatus::Up, "authenticated as the ACL user");
     c.put(&key("acl"), &columns(5, "A"), TtlClass::Immutable).await;
@@ -508,7 +499,7 @@ async fn acl_user_and_password_work_and_are_never_shown() {
     }
 
     // A wrong password: Redis is unusable, the cache still works from memory, nothing waits long.
-    let bad = format!("redis://fleet:wrong-pw@127.0.0.1:{}/0", r.port);
+    let bad = format!("redis://fleet:wrong-pw@127.0.0.1:{}/0", r.port());
     let started = Instant::now();
     let c = fast_failing_cache(&bad, false).await;
     assert_ne!(c.redis_status(), RedisStatus::Up);
@@ -520,7 +511,7 @@ async fn acl_user_and_password_work_and_are_never_shown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_keeps_its_entries_apart_and_clears_only_them() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let plain = cache(&r.url(), false).await;
     let demo = Cache::builder()
         .redis_url(r.url())
@@ -533,28 +524,28 @@ async fn a_namespace_keeps_its_entries_apart_and_clears_only_them() {
     demo.put(&k, &columns(4, "AAPL"), TtlClass::Immutable).await;
     plain.put(&key("plain"), &columns(2, "MSFT"), TtlClass::Immutable).await;
     let stored = format!("pgh200:demo:{}", &k.as_str()["pgh200:".len()..]);
-    assert!(exists(r.port, &stored), "stored under the namespace");
-    assert!(!exists(r.port, k.as_str()), "not under the default key");
+    assert!(exists(r.port(), &stored), "stored under the namespace");
+    assert!(!exists(r.port(), k.as_str()), "not under the default key");
     assert!(plain.get::<BarColumns>(&k).await.is_none(), "the default cache does not see it");
     demo.clear_memory();
     assert_eq!(demo.get::<BarColumns>(&k).await.unwrap().tier(), Tier::Redis);
-    let (keys, bytes) = demo.redis_usage().await.unwrap();
+    let (keys, bytes) = demo.redis_usage(false).await.unwrap();
     assert_eq!(keys, 1, "usage counts the namespace's keys only");
-    let strlen = raw(r.port, &[b"STRLEN", stored.as_bytes()]).unwrap();
+    let strlen = raw(r.port(), &[b"STRLEN", stored.as_bytes()]).unwrap();
     assert_eq!(format!(":{bytes}\r\n").into_bytes(), strlen, "bytes are the value's length");
     assert!(bytes > 4 * 8 * 8, "an envelope of four bars is at least their columns");
     assert_eq!(demo.clear().await.unwrap(), 1, "only the namespace's key");
-    assert!(exists(r.port, key("plain").as_str()), "the default entry survives");
+    assert!(exists(r.port(), key("plain").as_str()), "the default entry survives");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_slow_reply_is_a_miss_not_an_outage() {
-    let r = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let r = Redis::start_with(&["--enable-debug-command", "yes"]);
     let c = fast_failing_cache(&r.url(), false).await;
     c.put(&key("slow"), &columns(10, "A"), TtlClass::Immutable).await;
     c.clear_memory();
     // Redis is single-threaded: DEBUG SLEEP holds every client for a second.
-    let port = r.port;
+    let port = r.port();
     let sleeper = std::thread::spawn(move || raw(port, &[b"DEBUG", b"SLEEP", b"1.0"]));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(c.get::<BarColumns>(&key("slow")).await.is_none(), "a reply past the timeout is a miss");

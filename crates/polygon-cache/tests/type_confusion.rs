@@ -4,12 +4,10 @@
 //! refused when its value is stored. Before the memory tier knew types and stored archives were
 //! validated, the memory and lying-impl tests crashed (SIGSEGV).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{RedisServer, exists};
 use polygon_cache::{Cache, CacheKey, CacheValue, TtlClass};
+use polygon_test_support::{Redis, exists};
 
 /// A vector: its archive's root is a relative pointer and a length.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -60,7 +58,7 @@ async fn in_memory_another_type_under_the_same_kind_is_a_miss() {
 
 #[tokio::test]
 async fn through_redis_validation_refuses_another_type_under_the_same_kind() {
-    let r = RedisServer::start();
+    let r = Redis::start();
     let c = Cache::builder().redis_url(r.url()).command_timeout(Duration::from_secs(3)).build().await.unwrap();
     let k = key("forged");
     c.put(&k, &One { x: FORGED }, TtlClass::Immutable).await;
@@ -68,7 +66,7 @@ async fn through_redis_validation_refuses_another_type_under_the_same_kind() {
     let got = c.get::<Many>(&k).await;
     assert!(got.is_none(), "a One from Redis read as a Many: {:?}", got.map(|e| sum(e.archived())));
     assert_eq!(c.stats().corrupt, 1, "counted corrupt");
-    assert!(!exists(r.port, k.as_str()), "and deleted");
+    assert!(!exists(r.port(), k.as_str()), "and deleted");
 }
 
 /// A type whose safe, hand-written `Archive` impl lies: its archive claims four billion `u64`s

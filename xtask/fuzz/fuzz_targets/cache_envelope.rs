@@ -28,7 +28,9 @@ fn forged(good: &[u8], data: &[u8]) -> Vec<u8> {
         payload[j] ^= b;
     }
     let mut v = good[..HEADER_LEN].to_vec();
-    v[12..16].copy_from_slice(&crc32(&payload).to_le_bytes());
+    // The checksum covers the expiry (bytes 24..32) and the archive.
+    let covered: Vec<u8> = v[24..32].iter().chain(&payload).copied().collect();
+    v[12..16].copy_from_slice(&crc32(&covered).to_le_bytes());
     v[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     v.extend_from_slice(&payload);
     v
