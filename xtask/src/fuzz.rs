@@ -39,6 +39,8 @@ pub fn run(args: &[&str]) -> ExitCode {
         let corpus = target.join("fuzz/corpus").join(t);
         let artifacts = target.join("fuzz/artifacts").join(t);
         let _ = std::fs::create_dir_all(&corpus);
+        // Only this run's crash inputs count: an empty folder before it starts.
+        let _ = std::fs::remove_dir_all(&artifacts);
         let _ = std::fs::create_dir_all(&artifacts);
         let seeds = root.join("xtask/fuzz/corpus").join(t);
         println!("$ cargo +nightly fuzz run {t} -- -max_total_time={secs}");
@@ -57,6 +59,11 @@ pub fn run(args: &[&str]) -> ExitCode {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
+            let crashes = std::fs::read_dir(&artifacts).map_or(0, |d| d.count());
+            if crashes == 0 {
+                eprintln!("xtask fuzz: {t} did not run (its build failed or cargo-fuzz could not start: see above)");
+                return ExitCode::FAILURE;
+            }
             eprintln!(
                 "xtask fuzz: {t} found a crash (see {}); fix it and add the input to xtask/fuzz/corpus/{t}/",
                 artifacts.display()

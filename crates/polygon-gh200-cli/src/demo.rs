@@ -58,7 +58,7 @@ async fn pass(
     let mut p = Pass { secs: 0.0, bars: 0, tickers: 0, failed: 0, compute_secs: 0.0, requests: 0, chunks: Vec::new() };
     while let Some(chunk) = rx.recv().await {
         if let Err(e) = &chunk.indicators {
-            return Err(Failure::failed(format!("indicators on {}: {e}", source.backend().name())));
+            return Err(Failure::failed(format!("indicators: {e}")));
         }
         for (t, e) in &chunk.failures {
             eprintln!("failed: {t}: {e}");
@@ -69,6 +69,8 @@ async fn pass(
         p.compute_secs += chunk.compute_secs;
         if keep {
             p.chunks.push(chunk);
+        } else {
+            source.recycle(chunk);
         }
     }
     p.secs = start.elapsed().as_secs_f64();
@@ -104,7 +106,7 @@ pub async fn run(a: DemoArgs, config_file: Option<&Path>) -> Result<ExitCode, Fa
     }
     let tickers: Vec<String> = universe.profiles().iter().take(a.tickers).map(|p| p.ticker.clone()).collect();
 
-    let mut config = load_config(config_file)?;
+    let mut config = load_config(config_file, &[])?;
     let sim = polygon_sim::Simulator::builder()
         .latency_ms(a.latency_ms)
         .api_key("demo-key")
@@ -112,28 +114,38 @@ pub async fn run(a: DemoArgs, config_file: Option<&Path>) -> Result<ExitCode, Fa
         .spawn()
         .await
         .map_err(|e| Failure::failed(format!("simulator: {e}")))?;
+    // The simulator's bars go to their own namespace: they must never answer a real request.
     config.base_url = sim.base_url().to_owned();
     config.api_key = Some(ApiKey::new("demo-key").expect("a valid key"));
     config.ca_cert = None;
-    let transport = config.transport_builder().build().map_err(|e| Failure::usage(format!("transport: {e}")))?;
-    let cache =
-        config.cache_builder().namespace("demo").build().await.map_err(|e| Failure::usage(format!("cache: {e}")))?;
-    let redis = polygon_gh200::cache::redact_url(&config.redis_url);
-    let redis_up = wait_for_redis(&cache).await;
-    let tier = if redis_up {
-        // A cold run must be cold: forget what an earlier demo stored (its own namespace only).
-        cache.clear().await.map_err(|e| Failure::failed(format!("Redis at {redis}: {e}")))?;
+    config.cache_namespace = Some("demo".into());
+    let redis = config.redis_url.as_deref().map_or_else(|| "REDIS_URL (off)".into(), polygon_gh200::cache::redact_url);
+    let source = PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+    let cache = source.cache();
+    let redis_up = wait_for_redis(cache).await;
+    // A cold run must be cold: forget what an earlier demo stored, in every tier it uses (its own
+    // namespace only). A Redis that does not answer is simply not used.
+    let cleared = cache.clear().await;
+    if redis_up {
+        cleared.map_err(|e| Failure::failed(format!("Redis at {redis}: {e}")))?;
+    }
+    let mut tiers = vec!["memory".to_owned()];
+    if let Some((root, _)) = cache.disk_usage() {
+        tiers.push(format!("disk at {}", root.display()));
+    }
+    tiers.push(if redis_up {
         format!("Redis at {redis} (namespace pgh200:demo:)")
     } else {
-        format!("memory tier (no Redis answered at {redis})")
-    };
+        format!("no Redis answered at {redis}")
+    });
+    let tier = tiers.join(", ");
     eprintln!("demo: {} tickers x {from}..{to} of minute bars from the simulator at {}", tickers.len(), sim.base_url());
     eprintln!("demo: cache: {tier}");
-    let source = PolygonDataSource::with_parts(config, transport, cache).map_err(|e| Failure::usage(e.to_string()))?;
+    let backend = source.backend().map_err(|e| Failure::usage(e.to_string()))?.name();
 
     let cold = pass(&source, &sim, &tickers, from, to, false).await?;
-    if redis_up {
-        // Serve the warm run from Redis, as a second process would be served.
+    if redis_up || cache.has_disk() {
+        // Serve the warm run from the tiers a second process would find: disk, then Redis.
         source.cache().clear_memory();
     }
     let warm = pass(&source, &sim, &tickers, from, to, true).await?;
@@ -145,7 +157,7 @@ pub async fn run(a: DemoArgs, config_file: Option<&Path>) -> Result<ExitCode, Fa
     println!("{:<28}{}", "tickers", format_args!("{} ({} failed)", cold.tickers, cold.failed));
     println!("{:<28}{}", "bars", cold.bars);
     println!("{:<28}{}", "cache", tier);
-    println!("{:<28}{}", "backend", source.backend().name());
+    println!("{:<28}{}", "backend", backend);
     println!("{:<28}{:>10} {:>12} {:>14}", "", "cold", "warm", "");
     println!("{:<28}{:>10.3} {:>12.3} {:>14}", "wall time, s", cold.secs, warm.secs, "");
     println!("{:<28}{:>10} {:>12}", "API requests", cold.requests, warm.requests);
@@ -157,8 +169,8 @@ pub async fn run(a: DemoArgs, config_file: Option<&Path>) -> Result<ExitCode, Fa
     );
     println!("{:<28}{:>10.1}x", "warm speed-up", cold.secs / warm.secs.max(1e-9));
     println!(
-        "{:<28}{} memory, {} Redis, {} loads",
-        "cache hits (both runs)", stats.memory_hits, stats.redis_hits, stats.loads
+        "{:<28}{} memory, {} disk, {} Redis, {} loads",
+        "cache hits (both runs)", stats.memory_hits, stats.disk_hits, stats.redis_hits, stats.loads
     );
     println!(
         "{:<28}{:.0} bars/s ({} bars in {:.3} s, warm run)",

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use polygon_gh200::model::{BarColumns, Date, Multiplier, Ticker, Timespan};
-use polygon_gh200::{GpuBackend, PolygonDataSource};
+use polygon_gh200::PolygonDataSource;
+use polygon_gh200::model::{BarColumns, Date, Multiplier, Timespan};
 
 use crate::files::{Frame, TableWriter};
 use crate::progress::ProgressBar;
-use crate::{Failure, load_config};
+use crate::{Failure, Flag, load_config};
 
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
@@ -37,14 +37,14 @@ pub struct FetchArgs {
     /// API root (overrides POLYGON_BASE_URL), e.g. a simulator's URL.
     #[arg(long)]
     base_url: Option<String>,
-    /// Concurrent fetches (overrides MAX_WORKERS).
+    /// Pages decoded at once (overrides MAX_WORKERS).
     #[arg(long)]
-    max_workers: Option<usize>,
+    max_workers: Option<String>,
 }
 
-/// The validated request.
+/// The validated request (tickers are checked, and repeats dropped, by the data source).
 struct Request {
-    tickers: Vec<Ticker>,
+    tickers: Vec<String>,
     from: Date,
     to: Date,
     timespan: Timespan,
@@ -72,14 +72,7 @@ fn validate(a: &FetchArgs) -> Result<Request, Failure> {
     if raw.is_empty() {
         return Err(Failure::usage("no tickers given: use --tickers A,B,… or --tickers-file F"));
     }
-    let mut seen = std::collections::HashSet::new();
-    let mut tickers = Vec::with_capacity(raw.len());
-    for s in raw {
-        let t: Ticker = s.parse().map_err(|e| Failure::usage(format!("ticker {s:?} is invalid: {e}")))?;
-        if seen.insert(t.clone()) {
-            tickers.push(t);
-        }
-    }
+    let tickers = raw;
     let date = |flag: &str, s: &str| -> Result<Date, Failure> {
         s.parse::<Date>().map_err(|e| Failure::usage(format!("--{flag} {s:?}: {e}")))
     };
@@ -96,34 +89,30 @@ fn validate(a: &FetchArgs) -> Result<Request, Failure> {
 
 pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, Failure> {
     let req = validate(&a)?;
-    let mut config = load_config(config_file)?;
-    if let Some(url) = &a.base_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Failure::usage(format!("--base-url {url:?}: expected http(s)://host[:port]")));
-        }
-        config.base_url = url.trim_end_matches('/').to_owned();
-    }
-    if let Some(n) = a.max_workers {
-        if n == 0 {
-            return Err(Failure::usage("--max-workers 0: expected 1 or more"));
-        }
-        config.max_workers = n;
-    }
+    let flags = [
+        Flag { flag: "--base-url", variable: "POLYGON_BASE_URL", value: a.base_url.clone() },
+        Flag { flag: "--max-workers", variable: "MAX_WORKERS", value: a.max_workers.clone() },
+    ];
+    let config = load_config(config_file, &flags)?;
     if config.api_key.is_none() && a.base_url.is_none() {
         return Err(Failure::usage(
             "no API key: set POLYGON_API_KEY (or MASSIVE_API_KEY), or try `polygon-gh200 demo`, which needs none",
         ));
     }
-    // Fetching computes nothing: never let GPU_BACKEND stand in its way.
-    config.gpu_backend = GpuBackend::Cpu;
+    // The output is checked before anything is asked of the API (a failed run removes it).
     let mut writer = TableWriter::create(a.out.as_deref()).map_err(Failure::usage)?;
     let source = PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+    let mut rx = match source.stream_bars(&req.tickers, req.multiplier, req.timespan, req.from, req.to) {
+        Ok(rx) => rx,
+        Err(e) => {
+            source.shutdown().await;
+            return Err(Failure::usage(e.to_string()));
+        }
+    };
 
     let start = Instant::now();
-    let total = req.tickers.len();
-    let bar = ProgressBar::start(source.fetcher(), total as u64);
-    let mut rx =
-        source.fetcher().stream_aggregates(req.tickers.clone(), req.multiplier, req.timespan, req.from, req.to);
+    let total = polygon_gh200::model::distinct(req.tickers.iter()).len();
+    let bar = ProgressBar::start(&source, total as u64);
     let (mut done, mut failed, mut interrupted) = (0usize, Vec::new(), false);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -134,7 +123,7 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
                 done += chunk.columns.num_series();
                 failed.extend(chunk.failures);
                 writer.write(&Frame::bars(&chunk.columns)).map_err(Failure::failed)?;
-                source.fetcher().recycle(chunk.columns);
+                source.recycle_bars(chunk.columns);
             }
             _ = &mut ctrl_c => {
                 interrupted = true;
@@ -164,7 +153,7 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
         rows as f64 / secs.max(1e-9),
         stats.requests,
         stats.retries,
-        source.fetcher().progress().cache_hits,
+        source.progress().cache_hits,
     );
     source.shutdown().await;
     Ok(if failed.is_empty() && !interrupted { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -20,7 +20,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
-use polygon_model::{BarColumns, N_ABSENT, Ticker};
+use polygon_gh200::model::{BarColumns, N_ABSENT, Ticker};
 
 /// The CSV header of bars, exactly.
 pub const BARS_HEADER: &str = "ticker,t,o,h,l,c,v,vw,n";

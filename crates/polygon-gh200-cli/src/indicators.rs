@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use polygon_gh200::GpuBackend;
-use polygon_gh200::gpu::{Capacity, Indicators};
+use polygon_gh200::PolygonDataSource;
+use polygon_gh200::gpu::Indicators;
 use polygon_gh200::model::BarColumns;
 
 use crate::files::{FloatCol, Frame, TableWriter, read_bars};
-use crate::{Failure, load_config};
+use crate::{Failure, Flag, load_config};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum BackendArg {
@@ -67,39 +67,46 @@ pub fn chunks(bars: &BarColumns, series: usize) -> Vec<BarColumns> {
 }
 
 pub async fn run(a: IndicatorArgs, config_file: Option<&Path>) -> Result<ExitCode, Failure> {
-    let config = load_config(config_file)?;
-    let kind = match a.backend {
-        None => config.gpu_backend,
-        Some(BackendArg::Auto) => GpuBackend::Auto,
-        Some(BackendArg::Cpu) => GpuBackend::Cpu,
-        Some(BackendArg::Cuda) => GpuBackend::Cuda,
-    };
+    let backend = a.backend.map(|b| match b {
+        BackendArg::Auto => "auto",
+        BackendArg::Cpu => "cpu",
+        BackendArg::Cuda => "cuda",
+    });
+    let flags = [Flag { flag: "--backend", variable: "GPU_BACKEND", value: backend.map(str::to_owned) }];
+    let config = load_config(config_file, &flags)?;
+    let batch_size = config.batch_size;
     let input = a.input.clone();
     let bars = tokio::task::spawn_blocking(move || read_bars(&input))
         .await
         .map_err(|e| Failure::failed(e.to_string()))?
         .map_err(Failure::usage)?;
-    let capacity = Capacity { series: config.batch_size, ..Capacity::default() };
-    let backend = polygon_gh200::gpu::select(kind, config.gpu_memory, capacity)
-        .map_err(|e| Failure::usage(format!("--backend: {e}")))?;
+    let source = PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+    let name = match source.backend() {
+        Ok(b) => b.name(),
+        Err(e) => {
+            source.shutdown().await;
+            return Err(Failure::usage(format!("--backend: {e}")));
+        }
+    };
     let mut writer = TableWriter::create(Some(&a.out)).map_err(Failure::usage)?;
     let start = Instant::now();
     let mut compute_secs = 0.0;
-    for chunk in chunks(&bars, config.batch_size) {
+    let mut ind = Indicators::default();
+    for chunk in chunks(&bars, batch_size) {
         let t = Instant::now();
-        let ind = backend.compute(&chunk).map_err(|e| Failure::failed(format!("{}: {e}", backend.name())))?;
+        source.compute_into(&chunk, &mut ind).map_err(|e| Failure::failed(format!("{name}: {e}")))?;
         compute_secs += t.elapsed().as_secs_f64();
         writer.write(&frame(&chunk, &ind)).map_err(Failure::failed)?;
     }
     let empty = BarColumns::new();
     writer.finish(&frame(&empty, &Indicators::default())).map_err(Failure::failed)?;
     eprintln!(
-        "{} tickers, {} bars: indicators on {} in {compute_secs:.3} s ({:.0} bars/s); {:.2} s with writing",
+        "{} tickers, {} bars: indicators on {name} in {compute_secs:.3} s ({:.0} bars/s); {:.2} s with writing",
         bars.num_series(),
         bars.len(),
-        backend.name(),
         bars.len() as f64 / compute_secs.max(1e-9),
         start.elapsed().as_secs_f64(),
     );
+    source.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

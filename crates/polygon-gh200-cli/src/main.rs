@@ -50,17 +50,43 @@ enum Command {
     Indicators(indicators::IndicatorArgs),
     /// Serve the local Polygon REST API simulator; prints its base URL on the first line of stdout.
     Sim(sim::SimArgs),
-    /// The cache: `stats` or `clear` (removes this tool's keys only).
+    /// The cache: `stats` (entries and bytes per tier and namespace) or `clear` (this tool's
+    /// entries only; other keys in the same Redis are left alone).
     Cache {
-        #[arg(value_enum)]
+        #[command(subcommand)]
         action: CacheAction,
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Subcommand)]
 enum CacheAction {
-    Stats,
-    Clear,
+    /// Entries and bytes per tier (disk, Redis) and namespace, tab-separated.
+    Stats {
+        /// Only this namespace (`default` for entries without one).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Removes one namespace's entries (under every upstream): `--namespace`, else the configured
+    /// `CACHE_NAMESPACE`, else the default one; `--all` removes every namespace's.
+    Clear {
+        /// Which tier.
+        #[arg(long, value_enum, default_value_t = TierArg::All)]
+        tier: TierArg,
+        /// This namespace (`default` for entries without one).
+        #[arg(long, conflicts_with = "all")]
+        namespace: Option<String>,
+        /// Every namespace this tool wrote (keys under `pgh200:`, every disk scope).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TierArg {
+    Memory,
+    Disk,
+    Redis,
+    All,
 }
 
 /// A command's failure: its message and exit status.
@@ -88,14 +114,35 @@ impl From<polygon_gh200::ConfigError> for Failure {
     }
 }
 
-/// The configuration from the environment and the `--config` file.
-pub fn load_config(file: Option<&std::path::Path>) -> Result<Config, Failure> {
+/// A command-line flag that sets a configuration variable: one more layer of `Config`, over the
+/// environment and the `--config` file, validated by the same code with the same messages.
+#[derive(Debug)]
+pub struct Flag {
+    /// The flag as typed (`--base-url`).
+    pub flag: &'static str,
+    /// The variable it sets (`POLYGON_BASE_URL`).
+    pub variable: &'static str,
+    /// Its value, when given.
+    pub value: Option<String>,
+}
+
+/// The configuration from the `--config` file, the environment and the flags given, in that order.
+pub fn load_config(file: Option<&std::path::Path>, flags: &[Flag]) -> Result<Config, Failure> {
     if let Some(f) = file
         && !f.is_file()
     {
         return Err(Failure::usage(format!("--config {}: no such file", f.display())));
     }
-    Ok(Config::load(file)?)
+    let overrides: Vec<(&str, String)> =
+        flags.iter().filter_map(|f| f.value.clone().map(|v| (f.variable, v))).collect();
+    Config::load_with(file, &overrides).map_err(|e| {
+        match flags.iter().find(|f| f.variable == e.variable && f.value.is_some()) {
+            Some(f) => {
+                Failure::usage(format!("{} {:?}: expected {} (it sets {})", f.flag, e.value, e.expected, f.variable))
+            }
+            None => Failure::from(e),
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -136,26 +183,68 @@ fn main() -> ExitCode {
 }
 
 async fn cache(action: CacheAction, config: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
-    let config = load_config(config)?;
+    let namespace = match &action {
+        CacheAction::Stats { namespace } | CacheAction::Clear { namespace, .. } => namespace.clone(),
+    };
+    // `--namespace default` is the default scope; any other name is validated as CACHE_NAMESPACE.
+    let ns_flag = namespace.clone().filter(|n| n != "default");
+    let flags = [Flag { flag: "--namespace", variable: "CACHE_NAMESPACE", value: ns_flag }];
+    let mut config = load_config(config, &flags)?;
+    if namespace.as_deref() == Some("default") {
+        config.cache_namespace = None; // the default scope, whatever CACHE_NAMESPACE says
+    }
+    let where_ = config.redis_url.as_deref().map(polygon_gh200::cache::redact_url);
+    let disk_dir = config.cache_dir.clone().filter(|_| config.cache_disk);
     let cache = config.cache_builder().build().await.map_err(|e| Failure::usage(format!("cache: {e}")))?;
-    let where_ = polygon_gh200::cache::redact_url(&config.redis_url);
-    if !wait_for_redis(&cache).await {
-        return Err(Failure::failed(format!("Redis at {where_} is not answering")));
-    }
-    match action {
-        CacheAction::Stats => {
-            let (keys, bytes) = cache.redis_usage().await.map_err(|e| Failure::failed(format!("{where_}: {e}")))?;
-            println!("redis\t{where_}");
-            println!("keys\t{keys}");
-            println!("bytes\t{bytes}");
+    let redis_up = wait_for_redis(&cache).await;
+    let redis_down = || Failure::failed(format!("Redis at {} is not answering", where_.as_deref().unwrap_or("")));
+    let result = match action {
+        CacheAction::Stats { .. } => {
+            let wanted = |scope: &str| namespace.as_deref().is_none_or(|ns| scope.split('.').next() == Some(ns));
+            println!("tier\tnamespace\tentries\tbytes\twhere");
+            if let Some((root, usage)) = cache.disk_usage() {
+                for u in usage.iter().filter(|u| wanted(&u.scope)) {
+                    println!("disk\t{}\t{}\t{}\t{}", u.scope, u.entries, u.bytes, root.display());
+                }
+            }
+            match (&where_, redis_up) {
+                (None, _) => Ok(()),
+                (Some(_), false) => Err(redis_down()),
+                (Some(w), true) => {
+                    let usage = cache.redis_usage_by_scope().await.map_err(|e| Failure::failed(format!("{w}: {e}")))?;
+                    for u in usage.iter().filter(|u| wanted(&u.scope)) {
+                        println!("redis\t{}\t{}\t{}\t{w}", u.scope, u.entries, u.bytes);
+                    }
+                    Ok(())
+                }
+            }
         }
-        CacheAction::Clear => {
-            let n = cache.clear().await.map_err(|e| Failure::failed(format!("{where_}: {e}")))?;
+        CacheAction::Clear { tier, all, .. } => {
+            use polygon_gh200::cache::{Clear, Tiers};
+            let tiers = Tiers {
+                memory: matches!(tier, TierArg::Memory | TierArg::All),
+                disk: matches!(tier, TierArg::Disk | TierArg::All),
+                redis: matches!(tier, TierArg::Redis | TierArg::All),
+            };
+            if tier == TierArg::Disk && disk_dir.is_none() {
+                return Err(Failure::usage(
+                    "the disk tier is off (CACHE_DISK=off) or has no directory (set CACHE_DIR)",
+                ));
+            }
+            if tier == TierArg::Redis && where_.is_none() {
+                return Err(Failure::usage("REDIS_URL is off: there is no Redis tier to clear"));
+            }
+            // A Redis that does not answer: the other tiers are cleared all the same, then it is named.
+            let unreachable = tiers.redis && where_.is_some() && !redis_up;
+            let tiers = Tiers { redis: tiers.redis && redis_up, ..tiers };
+            let what = if all { Clear::Everything } else { Clear::Namespace };
+            let n = cache.clear_tiers(tiers, what).await.map_err(|e| Failure::failed(e.to_string()))?;
             println!("removed\t{n}");
+            if unreachable { Err(redis_down()) } else { Ok(()) }
         }
-    }
+    };
     cache.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// Whether Redis answers within a second (the cache connects in the background).

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use polygon_gh200::fetch::Fetcher;
+use polygon_gh200::PolygonDataSource;
 
 /// Redraws until dropped; then clears its line.
 pub struct ProgressBar {
@@ -11,19 +11,19 @@ pub struct ProgressBar {
 }
 
 impl ProgressBar {
-    /// A bar over `total` tickers, fed by `fetcher`'s counters; nothing when stderr is not a terminal.
-    pub fn start(fetcher: &Fetcher, total: u64) -> ProgressBar {
+    /// A bar over `total` tickers, fed by `source`'s counters; nothing when stderr is not a terminal.
+    pub fn start(source: &PolygonDataSource, total: u64) -> ProgressBar {
         if !std::io::stderr().is_terminal() {
             return ProgressBar { task: None };
         }
-        let fetcher = fetcher.clone();
-        let base = fetcher.progress();
+        let source = source.clone();
+        let base = source.progress();
         let start = Instant::now();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
-                let p = fetcher.progress();
+                let p = source.progress();
                 let done = (p.tickers_done + p.tickers_failed).saturating_sub(base.tickers_done + base.tickers_failed);
                 let width = 30;
                 let filled = (done * width).checked_div(total).map_or(width, |f| f.min(width)) as usize;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use polygon_model::RateLimit;
+use polygon_gh200::model::RateLimit;
 use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, clap::Args)]

@@ -2,53 +2,20 @@
 //! Parquet (read back and compared with the simulator's generator), `indicators` over that output
 //! (compared with the CPU backend), `demo`, Ctrl-C, `cache`, and every bad input exiting 2.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-use polygon_gpu::{Backend, CpuBackend};
-use polygon_model::{Bar, BarColumns, Date, Multiplier, Timespan};
+use polygon_gh200::gpu::{Backend, CpuBackend};
+use polygon_gh200::model::{Bar, BarColumns, Date, Multiplier, Timespan};
+use polygon_test_support::{Redis, SimProcess, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_polygon-gh200");
 
-struct Sim {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sim(args: &[&str]) -> Sim {
-    let mut child =
-        Command::new(BIN).arg("sim").args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    Sim { child, url: line.trim().to_owned() }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("pgh200-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `polygon-gh200 sim …` as a process of its own, killed on drop.
+fn sim(args: &[&str]) -> SimProcess {
+    let mut c = Command::new(BIN);
+    c.arg("sim").args(args).stderr(Stdio::null());
+    SimProcess::spawn(c, 1)
 }
 
 /// The CLI with a clean environment: no key, no config file, Redis wherever the test says.
@@ -59,8 +26,10 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("MASSIVE_API_KEY")
         .env_remove("POLYGON_GH200_CONFIG")
         .env_remove("RUST_LOG")
-        // A Redis nobody listens on: these tests are about files, not the cache.
-        .env("REDIS_URL", "redis://127.0.0.1:1/0");
+        // A Redis nobody listens on and no disk tier: these tests are about files, not the cache
+        // (a test of the disk tier names its own CACHE_DIR), so none passes on an earlier one's data.
+        .env("REDIS_URL", "redis://127.0.0.1:1/0")
+        .env("CACHE_DISK", "off");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -147,7 +116,7 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
         ["AAPL", "MSFT", "BRK.B"].iter().flat_map(|t| rows_of(t, &expected(t, Timespan::Minute, from, to))).collect();
     assert!(want.len() > 30_000, "a real range: {} bars", want.len());
     for out in ["bars.csv", "bars.parquet"] {
-        let path = dir.path(out);
+        let path = dir.join(out);
         let o = cli(
             &[
                 "fetch",
@@ -160,7 +129,7 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
                 "--out",
                 path.to_str().unwrap(),
                 "--base-url",
-                &sim.url,
+                sim.url(),
             ],
             &[("POLYGON_API_KEY", "k"), ("BATCH_SIZE", "2")],
         );
@@ -177,13 +146,13 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
         };
         assert_eq!(got.len(), want.len(), "{out}");
         assert!(got == want, "{out}: every bar equal to the generator's, tickers in order, AAPL once");
-        assert!(!dir.path(&format!("{out}.partial")).exists());
+        assert!(!dir.join(format!("{out}.partial")).exists());
     }
 
     // Without --out: CSV on stdout, and nothing else there.
     let o = cli(
         &["fetch", "--tickers", "MSFT", "--from", "2024-03-04", "--to", "2024-03-04", "--timespan", "hour"],
-        &[("POLYGON_API_KEY", "k"), ("POLYGON_BASE_URL", &sim.url)],
+        &[("POLYGON_API_KEY", "k"), ("POLYGON_BASE_URL", sim.url())],
     );
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let got = read_csv(&String::from_utf8(o.stdout).unwrap());
@@ -204,9 +173,9 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
             &[
                 "indicators",
                 "--in",
-                dir.path(input).to_str().unwrap(),
+                dir.join(input).to_str().unwrap(),
                 "--out",
-                dir.path(output).to_str().unwrap(),
+                dir.join(output).to_str().unwrap(),
                 "--backend",
                 "cpu",
             ],
@@ -214,7 +183,7 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
         );
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         if output.ends_with(".csv") {
-            let text = std::fs::read_to_string(dir.path(output)).unwrap();
+            let text = std::fs::read_to_string(dir.join(output)).unwrap();
             let mut lines = text.lines();
             assert_eq!(
                 lines.next(),
@@ -234,7 +203,7 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
             assert_eq!(n, cols.len());
         } else {
             use parquet::file::reader::{FileReader, SerializedFileReader};
-            let r = SerializedFileReader::new(std::fs::File::open(dir.path(output)).unwrap()).unwrap();
+            let r = SerializedFileReader::new(std::fs::File::open(dir.join(output)).unwrap()).unwrap();
             assert_eq!(r.metadata().file_metadata().num_rows() as usize, cols.len());
         }
     }
@@ -244,21 +213,22 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
 fn ctrl_c_leaves_a_complete_parquet_of_the_tickers_it_finished() {
     let sim = sim(&["--latency-ms", "40"]);
     let dir = TempDir::new("ctrlc");
-    let path = dir.path("bars.parquet");
+    let path = dir.join("bars.parquet");
     let tickers: Vec<String> =
         polygon_sim::market::Universe::get().profiles().iter().take(400).map(|p| p.ticker.clone()).collect();
     let mut child = Command::new(BIN)
         .args(["fetch", "--tickers", &tickers.join(","), "--from", "2024-03-04", "--to", "2024-03-08"])
-        .args(["--out", path.to_str().unwrap(), "--base-url", &sim.url])
+        .args(["--out", path.to_str().unwrap(), "--base-url", sim.url()])
         .env("POLYGON_API_KEY", "k")
         .env("BATCH_SIZE", "10")
         .env("MAX_WORKERS", "2")
         .env("REDIS_URL", "redis://127.0.0.1:1/0")
+        .env("CACHE_DISK", "off")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until some chunks are written (the .partial file grows), then interrupt.
-    let partial = dir.path("bars.parquet.partial");
+    let partial = dir.join("bars.parquet.partial");
     while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 200_000 {
         assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -286,13 +256,11 @@ fn ctrl_c_leaves_a_complete_parquet_of_the_tickers_it_finished() {
 #[test]
 fn demo_runs_to_its_summary() {
     let dir = TempDir::new("demo");
-    let o = cli(
-        &["demo", "--tickers", "6", "--from", "2024-10-01", "--to", "2024-10-04", "--out-dir", dir.0.to_str().unwrap()],
-        &[],
-    );
+    let out_dir = dir.path().to_str().unwrap();
+    let o = cli(&["demo", "--tickers", "6", "--from", "2024-10-01", "--to", "2024-10-04", "--out-dir", out_dir], &[]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("memory tier (no Redis answered"), "{out}");
+    assert!(out.contains("memory, no Redis answered at"), "{out}");
     let field = |name: &str| -> Vec<String> {
         let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
         line[name.len()..].split_whitespace().map(str::to_owned).collect()
@@ -301,17 +269,17 @@ fn demo_runs_to_its_summary() {
     assert_eq!(field("API requests"), ["6", "0"], "warm run is all cache");
     assert!(field("bars")[0].parse::<usize>().unwrap() > 1000);
     assert_eq!(field("backend")[0], "cpu");
-    let rows = read_parquet(&dir.path("bars.parquet"));
+    let rows = read_parquet(&dir.join("bars.parquet"));
     assert_eq!(rows.len(), field("bars")[0].parse::<usize>().unwrap());
-    assert!(dir.path("indicators.parquet").is_file());
+    assert!(dir.join("indicators.parquet").is_file());
 }
 
 #[test]
 fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
     let dir = TempDir::new("bad");
-    let tickers_file = dir.path("tickers.txt");
+    let tickers_file = dir.join("tickers.txt");
     std::fs::write(&tickers_file, "AAPL\n# comment\nMSFT, BAD TICKER\n").unwrap();
-    let missing = dir.path("missing.txt");
+    let missing = dir.join("missing.txt");
     let tf = tickers_file.to_str().unwrap();
     let ms = missing.to_str().unwrap();
     let key = [("POLYGON_API_KEY", "k")];
@@ -367,6 +335,32 @@ fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
             "POLYGON_RATE_LIMIT",
         ),
         (vec!["fetch", "--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02"], vec![], "POLYGON_API_KEY"),
+        // Flags are one more layer of the configuration: validated as the variables they set are.
+        (
+            vec!["fetch", "--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--base-url", "ftp://x"],
+            key.to_vec(),
+            "--base-url \"ftp://x\": expected http(s)://host[:port][/prefix] (it sets POLYGON_BASE_URL)",
+        ),
+        (
+            vec![
+                "fetch",
+                "--tickers",
+                "AAPL",
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2024-01-02",
+                "--base-url",
+                "http://h/?q",
+            ],
+            key.to_vec(),
+            "--base-url",
+        ),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--max-workers", "0"]),
+            key.to_vec(),
+            "--max-workers \"0\": expected a whole number, 1 or more (it sets MAX_WORKERS)",
+        ),
         (vec!["indicators", "--in", ms, "--out", "x.csv"], vec![], "missing.txt"),
         (vec!["indicators", "--in", tf, "--out", "x.csv"], vec![], "tickers.txt"),
         (vec!["indicators", "--in", tf, "--out", "x.csv", "--backend", "gpu"], vec![], "--backend"),
@@ -389,9 +383,9 @@ fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
 #[test]
 fn asking_for_cuda_in_a_build_without_it_is_a_clear_error() {
     let dir = TempDir::new("cuda");
-    let input = dir.path("bars.csv");
+    let input = dir.join("bars.csv");
     std::fs::write(&input, "ticker,t,o,h,l,c,v,vw,n\nAAPL,1704205800000,1,1,1,1,1,,\n").unwrap();
-    let out = dir.path("ind.csv");
+    let out = dir.join("ind.csv");
     let o =
         cli(&["indicators", "--in", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cuda"], &[]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -400,48 +394,16 @@ fn asking_for_cuda_in_a_build_without_it_is_a_clear_error() {
     assert!(!out.exists(), "no output file on failure");
 }
 
-/// A redis-server of our own on a free port, killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let redis = Redis { child, port };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return redis;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("redis-server did not start");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn demo_uses_redis_when_it_answers_and_cache_stats_and_clear_see_its_keys() {
     let redis = Redis::start();
-    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let url = format!("redis://127.0.0.1:{}/0", redis.port());
     let dir = TempDir::new("demo-redis");
     let env = [("REDIS_URL", url.as_str())];
     let demo = || {
         let args = ["demo", "--tickers", "4", "--from", "2024-10-01", "--to", "2024-10-02", "--out-dir"];
         let mut args = args.to_vec();
-        args.push(dir.0.to_str().unwrap());
+        args.push(dir.path().to_str().unwrap());
         cli(&args, &env)
     };
     let o = demo();
@@ -453,19 +415,108 @@ fn demo_uses_redis_when_it_answers_and_cache_stats_and_clear_see_its_keys() {
         let o = cli(&["cache", "stats"], env);
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         let text = String::from_utf8(o.stdout).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("keys\t")).unwrap().parse::<u64>().unwrap()
+        assert!(text.starts_with("tier\tnamespace\tentries\tbytes\twhere\n"), "{text}");
+        let redis: Vec<Vec<&str>> =
+            text.lines().filter(|l| l.starts_with("redis\t")).map(|l| l.split('\t').collect()).collect();
+        assert!(redis.iter().all(|r| r[1].starts_with("demo.up-")), "the demo's simulator has its own scope: {text}");
+        redis.iter().map(|r| r[2].parse::<u64>().unwrap()).sum::<u64>()
     };
     assert_eq!(stats(&env), 4, "one month chunk per ticker, under pgh200:demo:");
     // A second demo starts cold again: it clears its own namespace first.
     let o = demo();
     assert!(String::from_utf8_lossy(&o.stdout).contains("API requests                         4            0"));
     let o = cli(&["cache", "clear"], &env);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "removed\t0", "the default namespace holds none of them");
+    assert_eq!(stats(&env), 4, "the demo's namespace is left alone");
+    let o = cli(&["cache", "clear", "--namespace", "demo"], &env);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "removed\t4");
     assert_eq!(stats(&env), 0);
     // No Redis at the address: a clear failure, exit 1.
     let o = cli(&["cache", "stats"], &[("REDIS_URL", "redis://127.0.0.1:1/0")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not answering"));
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn without_redis_a_second_run_is_served_from_disk_and_cache_clear_empties_it() {
+    let sim = sim(&[]);
+    let dir = TempDir::new("disk");
+    let cache_dir = dir.join("cache");
+    let env = [
+        ("POLYGON_API_KEY", "k"),
+        ("REDIS_URL", "off"),
+        ("CACHE_DISK", "on"),
+        ("CACHE_DIR", cache_dir.to_str().unwrap()),
+    ];
+    let fetch = |name: &str| {
+        let out = dir.join(name);
+        let o = cli(
+            &[
+                "fetch",
+                "--tickers",
+                "AAPL,MSFT,NVDA",
+                "--from",
+                "2024-03-04",
+                "--to",
+                "2024-03-08",
+                "--base-url",
+                sim.url(),
+            ]
+            .iter()
+            .copied()
+            .chain(["--out", out.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+            &env,
+        );
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        (std::fs::read(out).unwrap(), err)
+    };
+    let (first, err) = fetch("1.csv");
+    assert!(err.contains("3 requests"), "{err}");
+    // A second process: no Redis, nothing in memory, and yet no request.
+    let (second, err) = fetch("2.csv");
+    assert!(err.contains("0 requests") && err.contains("3 chunks from cache"), "{err}");
+    assert!(first == second && first.len() > 10_000, "identical output from the disk");
+    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&p.metadata().unwrap().permissions()) & 0o777;
+    assert_eq!(mode(&cache_dir), 0o700);
+    assert!(files_under(&cache_dir).iter().all(|f| mode(f) == 0o600));
+
+    let stats = || {
+        let o = cli(&["cache", "stats"], &env);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let text = stats();
+    let disk: Vec<Vec<&str>> =
+        text.lines().filter(|l| l.starts_with("disk\t")).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(disk.len(), 1, "{text}");
+    assert!(disk[0][1].starts_with("default.up-"), "a simulator's bars are kept apart from the real API's: {text}");
+    assert_eq!(disk[0][2], "3", "{text}");
+    assert_eq!(disk[0][4], cache_dir.to_str().unwrap());
+    let o = cli(&["cache", "clear", "--tier", "disk"], &env);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "removed\t3");
+    assert!(!stats().contains("disk\t"), "the disk tier is empty");
+    let (_, err) = fetch("3.csv");
+    assert!(err.contains("3 requests"), "after the clear the API is asked again: {err}");
+    let o = cli(&["cache", "clear", "--tier", "redis"], &env);
+    assert_eq!(o.status.code(), Some(2), "no Redis tier to clear when REDIS_URL is off");
 }
 
 /// Every key and value in a Redis, as raw bytes (KEYS, then DUMP of each).
@@ -492,7 +543,7 @@ fn no_key_ever_appears_in_output_logs_errors_files_or_redis() {
     const WRONG: &str = "wrongKEY-5f3a9c44";
     let sim = sim(&["--api-key", RIGHT]);
     let redis = Redis::start();
-    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let url = format!("redis://127.0.0.1:{}/0", redis.port());
     let dir = TempDir::new("secrets");
     let mut seen: Vec<u8> = Vec::new();
     let mut traced = false;
@@ -502,14 +553,20 @@ fn no_key_ever_appears_in_output_logs_errors_files_or_redis() {
         (RIGHT, "csv", "text", 0),
         (RIGHT, "parquet", "json", 0),
     ] {
-        let out = dir.path(&format!("bars-{key}.{format}"));
+        let out = dir.join(format!("bars-{key}.{format}"));
         let o = cli(
             &["--log-format", log, "fetch", "--tickers", "AAPL,MSFT", "--from", "2024-03-04", "--to", "2024-03-05"]
                 .iter()
                 .copied()
-                .chain(["--out", out.to_str().unwrap(), "--base-url", &sim.url])
+                .chain(["--out", out.to_str().unwrap(), "--base-url", sim.url()])
                 .collect::<Vec<_>>(),
-            &[("POLYGON_API_KEY", key), ("RUST_LOG", "trace"), ("REDIS_URL", &url)],
+            &[
+                ("POLYGON_API_KEY", key),
+                ("RUST_LOG", "trace"),
+                ("REDIS_URL", &url),
+                ("CACHE_DISK", "on"),
+                ("CACHE_DIR", dir.join("cache").to_str().unwrap()),
+            ],
         );
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "{err}");
@@ -524,11 +581,17 @@ fn no_key_ever_appears_in_output_logs_errors_files_or_redis() {
         }
     }
     assert!(traced, "trace-level logs were written");
-    let stored = redis_dump(redis.port);
+    let stored = redis_dump(redis.port());
     assert!(stored.len() > 1000, "the right key's run cached its bars in Redis");
     seen.extend(stored);
+    let on_disk = files_under(&dir.join("cache"));
+    assert!(on_disk.iter().any(|f| f.extension().is_some_and(|e| e == "pgc")), "the run cached its bars on disk");
+    for f in on_disk {
+        seen.extend(f.to_string_lossy().as_bytes());
+        seen.extend(std::fs::read(f).unwrap());
+    }
     for key in [RIGHT, WRONG] {
         let found = seen.windows(key.len()).any(|w| w == key.as_bytes());
-        assert!(!found, "{key} leaked into stdout, stderr, logs, a file or Redis");
+        assert!(!found, "{key} leaked into stdout, stderr, logs, a file, a disk cache file or its name, or Redis");
     }
 }

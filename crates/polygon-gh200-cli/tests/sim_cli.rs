@@ -1,35 +1,19 @@
 //! `polygon-gh200 sim`: prints its base URL first, answers like Polygon, refuses bad flags with exit 2.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-struct Sim(Child);
+use polygon_test_support::SimProcess;
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> (Sim, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polygon-gh200"))
-        .arg("sim")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    let n = if args.contains(&"--tls") { 2 } else { 1 };
-    for _ in 0..n {
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        lines.push(line.trim_end().to_owned());
-    }
-    (Sim(child), lines)
+/// `polygon-gh200 sim …` (killed on drop) and the lines it printed first: its base URL, then with
+/// `--tls` its certificate's path.
+fn start(args: &[&str]) -> (SimProcess, Vec<String>) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_polygon-gh200"));
+    c.arg("sim").args(args).stderr(Stdio::null());
+    let sim = SimProcess::spawn(c, if args.contains(&"--tls") { 2 } else { 1 });
+    let lines = sim.lines().to_vec();
+    (sim, lines)
 }
 
 /// One HTTP/1.1 GET over a plain socket: (status, body).
@@ -53,7 +37,7 @@ fn sim_prints_its_url_first_and_answers_like_polygon() {
     let path = "/v2/aggs/ticker/AAPL/range/1/minute/2024-06-03/2024-06-04?limit=500";
     let (status, body) = get(base, path, Some("k"));
     assert_eq!(status, 200);
-    let page: polygon_model::AggregatesResponse = serde_json::from_str(&body).unwrap();
+    let page: polygon_gh200::model::AggregatesResponse = serde_json::from_str(&body).unwrap();
     assert_eq!(page.results.len(), 500);
     let next = page.next_url.expect("a second page");
     assert!(next.starts_with(base.as_str()) && next.contains("cursor="));

@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("{ticker}: {e}");
         }
     }
-    eprintln!("backend: {}, cache: {:?}", source.backend().name(), source.cache().stats());
+    eprintln!("backend: {}, cache: {:?}", source.backend()?.name(), source.cache().stats());
     source.shutdown().await;
     Ok(())
 }

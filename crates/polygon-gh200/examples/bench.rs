@@ -1,6 +1,7 @@
 //! The driver of `cargo xtask bench <mode>` (which starts the simulator and redis-server processes
-//! and passes their addresses): `enhanced`, `scaling-test`, `large-scale`. Prints a table last and
-//! writes JSON (and for scaling-test an SVG chart) to `--out`.
+//! and passes their addresses): `enhanced`, `scaling-test`, `large-scale`, `fetch-cli`. Every row
+//! runs the public API (`PolygonDataSource` built from a `Config`, or the `polygon-gh200` command).
+//! Prints a table last and writes JSON (and for scaling-test an SVG chart) to `--out`.
 //!
 //! `bench MODE --base-url URL --ca PEM --redis-url URL|none --out target/bench/MODE.json
 //!  [--latency-ms N] [--python]`
@@ -11,11 +12,9 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use polygon_gh200::cache::Cache;
-use polygon_gh200::fetch::{FetchConfig, Fetcher};
-use polygon_gh200::gpu::{Backend, CpuBackend, Indicators};
-use polygon_gh200::model::{BarColumns, Date, Multiplier, Ticker, Timespan};
-use polygon_gh200::transport::{ApiKey, Transport};
+use polygon_gh200::cache::RedisStatus;
+use polygon_gh200::model::{Date, Multiplier, Timespan};
+use polygon_gh200::{Config, PolygonDataSource};
 
 struct Args {
     mode: String,
@@ -43,41 +42,85 @@ fn args() -> Args {
 
 const KEY: &str = "bench-key";
 
-fn transport(a: &Args, pooled: bool, workers: usize) -> Transport {
-    Transport::builder(&a.base)
-        .api_key(ApiKey::new(KEY).expect("key"))
-        .ca_cert(&a.ca)
-        .rate_limit(None)
-        .max_connections(workers.max(1) * 2)
-        .max_idle_per_host(if pooled { workers.max(1) * 2 } else { 0 })
-        .build()
-        .expect("transport")
-}
-
-async fn cache(a: &Args, enabled: bool) -> Cache {
-    let mut b = Cache::builder().namespace("bench");
-    if !enabled {
-        return b.memory_bytes(0).build().await.expect("cache");
-    }
-    if let Some(r) = &a.redis {
-        b = b.redis_url(r);
-    }
-    let c = b.build().await.expect("cache");
+/// A data source as a user gets one: a `Config` from the settings (the simulator's URL, its CA,
+/// the key, no rate limit, the `bench` namespace, the run's Redis or none) plus `settings`.
+async fn source(a: &Args, settings: &[(&str, &str)]) -> PolygonDataSource {
+    let redis = a.redis.clone().unwrap_or_else(|| "off".into());
+    let mut all: Vec<(&str, String)> = vec![
+        ("POLYGON_BASE_URL", a.base.clone()),
+        ("POLYGON_CA_CERT", a.ca.clone()),
+        ("POLYGON_API_KEY", KEY.into()),
+        ("POLYGON_RATE_LIMIT", "off".into()),
+        ("CACHE_NAMESPACE", "bench".into()),
+        ("REDIS_URL", redis),
+        ("GPU_BACKEND", "cpu".into()),
+        // The disk tier only where a row asks for it (DISK), in a directory of the run's own.
+        ("CACHE_DISK", "off".into()),
+        ("CACHE_DIR", disk_dir().to_string_lossy().into_owned()),
+    ];
+    all.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let config = Config::from_lookup(&|k: &str| all.iter().rev().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .expect("bench settings");
+    let s = PolygonDataSource::new(config).await.expect("data source");
     for _ in 0..40 {
-        if !matches!(c.redis_status(), polygon_gh200::cache::RedisStatus::Down) {
+        if s.redis_status() != RedisStatus::Down {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    c
+    s
 }
 
-fn fetcher(t: Transport, c: Cache, workers: usize, queue: usize) -> Fetcher {
-    Fetcher::new(t, c, FetchConfig { max_workers: workers, queue_size: queue, ..FetchConfig::default() })
+/// The disk tier's directory for this run (removed at the end of `main`).
+fn disk_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pgh200-bench-disk-{}", std::process::id()))
 }
 
-fn universe(n: usize) -> Vec<Ticker> {
-    polygon_sim::market::Universe::get().profiles().iter().take(n).map(|p| p.ticker.parse().expect("ticker")).collect()
+/// The disk tier on, Redis off: what a user without a Redis server has.
+const DISK: [(&str, &str); 2] = [("CACHE_DISK", "on"), ("REDIS_URL", "off")];
+
+/// Drops the page cache (root only); whether it could.
+fn drop_page_cache() -> bool {
+    let _ = Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", b"1").is_ok()
+}
+
+/// A warm rerun from disk as a fresh process would meet it: a new data source (nothing in
+/// memory), the page cache warm, then (root only) dropped.
+async fn disk_reruns(
+    a: &Args,
+    tickers: &[String],
+    span: Timespan,
+    from: Date,
+    to: Date,
+    extra: &[(&str, &str)],
+) -> Vec<(String, Run)> {
+    let mut settings = DISK.to_vec();
+    settings.extend_from_slice(extra);
+    let fill = source(a, &settings).await;
+    let _ = fill.cache().clear().await;
+    batch(&fill, tickers, span, from, to).await;
+    fill.shutdown().await;
+    let mut out = vec![(
+        "warm from disk (a fresh data source, page cache warm)".to_owned(),
+        batch(&source(a, &settings).await, tickers, span, from, to).await,
+    )];
+    if drop_page_cache() {
+        let s = source(a, &settings).await;
+        out.push((
+            "warm from disk (a fresh data source, page cache dropped)".to_owned(),
+            batch(&s, tickers, span, from, to).await,
+        ));
+        let _ = s.cache().clear().await;
+    }
+    out
+}
+
+/// No cache at all: no Redis, a memory tier of 0 bytes.
+const NO_CACHE: [(&str, &str); 2] = [("REDIS_URL", "off"), ("CACHE_MEMORY_MB", "0")];
+
+fn universe(n: usize) -> Vec<String> {
+    polygon_sim::market::Universe::get().profiles().iter().take(n).map(|p| p.ticker.clone()).collect()
 }
 
 fn date(s: &str) -> Date {
@@ -91,23 +134,37 @@ struct Run {
     failed: usize,
 }
 
-async fn batch(f: &Fetcher, tickers: &[Ticker], span: Timespan, from: Date, to: Date) -> Run {
-    let before = f.transport().stats().requests;
+async fn batch(s: &PolygonDataSource, tickers: &[String], span: Timespan, from: Date, to: Date) -> Run {
+    let before = s.transport().stats().requests;
     let start = Instant::now();
-    let out = f.get_aggregates_batch(tickers, Multiplier::ONE, span, from, to).await;
+    let out = s.get_aggregates_batch(tickers, span, from, to).await;
     let secs = start.elapsed().as_secs_f64();
     let bars = out.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|c| c.len() as u64).sum();
     let failed = out.iter().filter(|(_, r)| r.is_err()).count();
-    Run { secs, requests: f.transport().stats().requests - before, bars, failed }
+    Run { secs, requests: s.transport().stats().requests - before, bars, failed }
 }
 
-fn python(a: &Args, tickers: &[Ticker], span: &str, from: &str, to: &str, workers: usize) -> Option<(f64, u64)> {
+/// A whole stream through the public API: fetch, indicators on the configured backend, each chunk
+/// given back for reuse. The bars, and the seconds the backend spent.
+async fn stream(s: &PolygonDataSource, tickers: &[String], from: Date, to: Date) -> (u64, usize, f64) {
+    let mut rx = s.stream(tickers, Multiplier::ONE, Timespan::Minute, from, to).expect("stream");
+    let (mut bars, mut failed, mut compute) = (0u64, 0usize, 0.0);
+    while let Some(chunk) = rx.recv().await {
+        chunk.indicators.as_ref().expect("indicators");
+        bars += chunk.bars.len() as u64;
+        failed += chunk.failures.len();
+        compute += chunk.compute_secs;
+        s.recycle(chunk);
+    }
+    (bars, failed, compute)
+}
+
+fn python(a: &Args, tickers: &[String], span: &str, from: &str, to: &str, workers: usize) -> Option<(f64, u64)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../xtask/bench_python.py");
-    let list: Vec<&str> = tickers.iter().map(Ticker::as_str).collect();
     let out = Command::new("python3")
         .arg(script)
         .args(["--base", &a.base, "--ca", &a.ca, "--key", KEY, "--span", span, "--from", from, "--to", to])
-        .args(["--workers", &workers.to_string(), "--tickers", &list.join(",")])
+        .args(["--workers", &workers.to_string(), "--tickers", &tickers.join(",")])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -116,22 +173,6 @@ fn python(a: &Args, tickers: &[Ticker], span: &str, from: &str, to: &str, worker
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     Some((v["secs"].as_f64()?, v["bars"].as_u64()?))
-}
-
-/// Indicators of one streamed chunk on a blocking thread, into `out` (one set of output columns
-/// reused chunk after chunk, as a pipeline would): the chunk's bars and the seconds it took.
-/// Computes a streamed chunk into `out` (reused) and gives the chunk's columns back to `f`.
-async fn compute_reusing(f: &Fetcher, backend: CpuBackend, cols: BarColumns, out: &mut Indicators) -> (u64, f64) {
-    let s = Instant::now();
-    let mut o = std::mem::take(out);
-    let (n, o, cols) =
-        tokio::task::spawn_blocking(move || backend.compute_into(&cols, &mut o).map(|()| (cols.len() as u64, o, cols)))
-            .await
-            .expect("join")
-            .expect("cpu");
-    *out = o;
-    f.recycle(cols);
-    (n, s.elapsed().as_secs_f64())
 }
 
 fn rss_mib() -> f64 {
@@ -149,33 +190,44 @@ async fn enhanced(a: &Args) -> serde_json::Value {
     let (n, from, to) = (200, "2024-03-01", "2024-03-31");
     let tickers = universe(n);
     let (f, t) = (date(from), date(to));
-    let workers = 64;
     // Warm the simulator's body cache first (untimed): the simulator shares this machine's two
     // CPUs, and the time it spends generating bars is not the client's. Every row, ours and the
     // Python client's, then meets the same server: 20 ms latency, bodies ready.
-    let warm = fetcher(transport(a, true, workers), cache(a, false).await, workers, 4);
+    let warm = source(a, &[("MAX_CONNECTIONS", "64"), NO_CACHE[0], NO_CACHE[1]]).await;
     batch(&warm, &tickers, Timespan::Minute, f, t).await;
     let mut rows = Vec::new();
-    let naive =
-        batch(&fetcher(transport(a, false, 1), cache(a, false).await, 1, 1), &tickers, Timespan::Minute, f, t).await;
+    let one = [("MAX_CONNECTIONS", "1"), ("MAX_WORKERS", "1")];
+    let naive = batch(
+        &source(a, &[one[0], one[1], ("MAX_POOL_SIZE", "0"), NO_CACHE[0], NO_CACHE[1]]).await,
+        &tickers,
+        Timespan::Minute,
+        f,
+        t,
+    )
+    .await;
     let pooled =
-        batch(&fetcher(transport(a, true, 1), cache(a, false).await, 1, 1), &tickers, Timespan::Minute, f, t).await;
-    let c = cache(a, true).await;
-    let _ = c.clear().await;
-    let par = fetcher(transport(a, true, workers), c.clone(), workers, 4);
+        batch(&source(a, &[one[0], one[1], NO_CACHE[0], NO_CACHE[1]]).await, &tickers, Timespan::Minute, f, t).await;
+    // The library's defaults (MAX_CONNECTIONS=50 requests in flight, MAX_WORKERS=10 decoding).
+    let par = source(a, &[]).await;
+    let _ = par.cache().clear().await;
     let parallel = batch(&par, &tickers, Timespan::Minute, f, t).await;
-    c.clear_memory(); // the repeat is served by Redis (as another process would be), else memory
+    par.cache().clear_memory(); // the repeat is served by Redis (as another process would be), else memory
     let cached = batch(&par, &tickers, Timespan::Minute, f, t).await;
-    let tier = if c.redis_status() == polygon_gh200::cache::RedisStatus::Up { "Redis" } else { "memory" };
-    for (name, r) in [
-        ("naive (sequential, new TLS connection each, no cache)", &naive),
-        ("pooled (keep-alive, sequential)", &pooled),
-        (&*format!("parallel (pooled, MAX_WORKERS={workers})"), &parallel),
-        (&*format!("cached (the same again, warm from {tier})"), &cached),
-    ] {
+    let tier = if par.redis_status() == RedisStatus::Up { "Redis" } else { "memory" };
+    let disk = disk_reruns(a, &tickers, Timespan::Minute, f, t, &[]).await;
+    let mut named = vec![
+        ("naive (sequential, new TLS connection each, no cache)".to_owned(), &naive),
+        ("pooled (keep-alive, sequential)".to_owned(), &pooled),
+        ("parallel (the defaults: MAX_CONNECTIONS=50, MAX_WORKERS=10)".to_owned(), &parallel),
+        (format!("cached (the same again, warm from {tier})"), &cached),
+    ];
+    named.extend(disk.iter().map(|(n, r)| (format!("cached ({n})"), r)));
+    for (name, r) in named {
         rows.push(serde_json::json!({"row": name, "secs": r.secs, "requests": r.requests, "bars": r.bars,
-            "failed": r.failed, "bars_per_sec": r.bars as f64 / r.secs, "vs_naive": naive.secs / r.secs}));
+            "failed": r.failed, "bars_per_sec": r.bars as f64 / r.secs, "vs_naive": naive.secs / r.secs,
+            "vs_parallel_cold": parallel.secs / r.secs, "vs_warm_redis": cached.secs / r.secs}));
     }
+    let _ = par.cache().clear().await;
     let saved = 100.0 * (1.0 - cached.requests as f64 / parallel.requests.max(1) as f64);
     let mut py = Vec::new();
     if a.python {
@@ -189,36 +241,23 @@ async fn enhanced(a: &Args) -> serde_json::Value {
             }
         }
     }
-    // Processing: minute bars streamed and computed on the CPU while the next chunk is fetched.
+    // Processing: minute bars streamed through `PolygonDataSource::stream` (indicators on the CPU
+    // while the next chunks are fetched, chunks given back for reuse).
     let minute = universe(48);
-    let pf = Fetcher::new(
-        transport(a, true, workers),
-        cache(a, false).await,
-        FetchConfig { max_workers: workers, batch_size: 8, queue_size: 4, ..FetchConfig::default() },
-    );
-    let backend = CpuBackend::new();
     let (mf, mt) = (date("2024-03-01"), date("2024-03-28"));
     batch(&warm, &minute, Timespan::Minute, mf, mt).await; // the simulator's cache, as above
+    let small = [("BATCH_SIZE", "8"), ("QUEUE_SIZE", "4"), NO_CACHE[0], NO_CACHE[1]];
+    let pf = source(a, &small).await;
     let start = Instant::now();
-    let mut rx = pf.stream_aggregates(minute.clone(), Multiplier::ONE, Timespan::Minute, mf, mt);
-    let (mut compute, mut mbars) = (0.0, 0u64);
-    let mut out = Indicators::default();
-    while let Some(chunk) = rx.recv().await {
-        let (n, secs) = compute_reusing(&pf, backend, chunk.columns, &mut out).await;
-        (mbars, compute) = (mbars + n, compute + secs);
-    }
+    let (mbars, _, compute) = stream(&pf, &minute, mf, mt).await;
     let stream_secs = start.elapsed().as_secs_f64();
-    // The same stream, same chunks, with nothing computed (a fresh memory-less cache, so it
-    // fetches as the first did): what the processing had to hide behind.
-    let pf2 = Fetcher::new(
-        transport(a, true, workers),
-        cache(a, false).await,
-        FetchConfig { max_workers: workers, batch_size: 8, queue_size: 4, ..FetchConfig::default() },
-    );
+    // The same stream, same chunks, with nothing computed (`stream_bars`, a fresh memory-less
+    // cache, so it fetches as the first did): what the processing had to hide behind.
+    let pf2 = source(a, &small).await;
     let start = Instant::now();
-    let mut rx = pf2.stream_aggregates(minute.clone(), Multiplier::ONE, Timespan::Minute, mf, mt);
+    let mut rx = pf2.stream_bars(&minute, Multiplier::ONE, Timespan::Minute, mf, mt).expect("stream");
     while let Some(chunk) = rx.recv().await {
-        pf2.recycle(chunk.columns);
+        pf2.recycle_bars(chunk.columns);
     }
     let fetch_only = start.elapsed().as_secs_f64();
     let overlap = ((fetch_only + compute - stream_secs) / compute).clamp(0.0, 1.0);
@@ -233,16 +272,21 @@ async fn enhanced(a: &Args) -> serde_json::Value {
         a.latency_ms,
         2.0 * a.latency_ms
     );
-    let _ = writeln!(table, "| row | wall s | requests | bars/s | vs naive |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        table,
+        "| row | wall s | requests | bars/s | vs naive | vs parallel cold | vs warm from {tier} |\n|---|---|---|---|---|---|---|"
+    );
     for r in &rows {
         let _ = writeln!(
             table,
-            "| {} | {:.3} | {} | {:.0} | {:.1}x |",
+            "| {} | {:.3} | {} | {:.0} | {:.1}x | {:.1}x | {:.2}x |",
             r["row"].as_str().unwrap_or(""),
             r["secs"].as_f64().unwrap_or(0.0),
             r["requests"],
             r["bars_per_sec"].as_f64().unwrap_or(0.0),
-            r["vs_naive"].as_f64().unwrap_or(0.0)
+            r["vs_naive"].as_f64().unwrap_or(0.0),
+            r["vs_parallel_cold"].as_f64().unwrap_or(0.0),
+            r["vs_warm_redis"].as_f64().unwrap_or(0.0)
         );
     }
     let _ = writeln!(table, "\nAPI calls saved on the repeat: {saved:.0} % (the seed claims up to 90 %)");
@@ -283,9 +327,10 @@ async fn scaling(a: &Args) -> serde_json::Value {
     let mut by_workers = Vec::new();
     for w in [1usize, 2, 4, 8, 16, 32, 64, 128, 256] {
         let n = (w * 8).max(32);
-        let f = fetcher(transport(a, true, w), cache(a, false).await, w, 4);
-        batch(&fetcher(transport(a, true, 64), cache(a, false).await, 64, 4), &universe(n), Timespan::Day, from, to)
-            .await;
+        let ws = w.to_string();
+        let f = source(a, &[("MAX_CONNECTIONS", &ws), ("MAX_POOL_SIZE", &ws), NO_CACHE[0], NO_CACHE[1]]).await;
+        let warm = source(a, &[("MAX_CONNECTIONS", "64"), NO_CACHE[0], NO_CACHE[1]]).await;
+        batch(&warm, &universe(n), Timespan::Day, from, to).await;
         let r = batch(&f, &universe(n), Timespan::Day, from, to).await;
         let rate = r.requests as f64 / r.secs;
         let ideal = ideal_rate(n, w, a.latency_ms);
@@ -295,9 +340,10 @@ async fn scaling(a: &Args) -> serde_json::Value {
     let mut by_tickers = Vec::new();
     for n in [10usize, 100, 1_000, 5_000] {
         let w = 64;
-        let f = fetcher(transport(a, true, w), cache(a, false).await, w, 4);
-        batch(&fetcher(transport(a, true, 64), cache(a, false).await, 64, 4), &universe(n), Timespan::Day, from, to)
-            .await;
+        let ws = w.to_string();
+        let f = source(a, &[("MAX_CONNECTIONS", &ws), ("MAX_POOL_SIZE", &ws), NO_CACHE[0], NO_CACHE[1]]).await;
+        let warm = source(a, &[("MAX_CONNECTIONS", "64"), NO_CACHE[0], NO_CACHE[1]]).await;
+        batch(&warm, &universe(n), Timespan::Day, from, to).await;
         let r = batch(&f, &universe(n), Timespan::Day, from, to).await;
         let rate = r.requests as f64 / r.secs;
         let ideal = ideal_rate(n, w, a.latency_ms);
@@ -309,14 +355,14 @@ async fn scaling(a: &Args) -> serde_json::Value {
         .iter()
         .find(|r| r["of_ideal"].as_f64().unwrap_or(1.0) < 0.8)
         .map_or("never below 80 % of ideal in this range".to_string(), |r| {
-            format!("falls below 80 % of ideal at MAX_WORKERS={} ({:.0} req/s; peak {peak:.0} req/s): the 2 CPUs, shared by the simulator and the client, not the rate limit (off)", r["workers"], r["req_per_sec"].as_f64().unwrap_or(0.0))
+            format!("falls below 80 % of ideal at MAX_CONNECTIONS={} ({:.0} req/s; peak {peak:.0} req/s): the 2 CPUs, shared by the simulator and the client, not the rate limit (off)", r["workers"], r["req_per_sec"].as_f64().unwrap_or(0.0))
         });
     let mut table = format!(
-        "daily bars, one request per ticker, simulator latency {} ms (a new connection {} ms more), TLS, rate limit off, the simulator's body cache warmed first (untimed); each point a fresh client (its TLS handshakes included); ideal = tickers / ((2 + ceil(tickers / MAX_WORKERS)) x latency): one handshake, then rounds\n\n",
+        "daily bars, one request per ticker, simulator latency {} ms (a new connection {} ms more), TLS, rate limit off, the simulator's body cache warmed first (untimed); each point a fresh client (its TLS handshakes included); ideal = tickers / ((2 + ceil(tickers / MAX_CONNECTIONS)) x latency): one handshake, then rounds\n\n",
         a.latency_ms,
         2.0 * a.latency_ms
     );
-    table.push_str("| MAX_WORKERS | tickers | req/s | ideal | of ideal |\n|---|---|---|---|---|\n");
+    table.push_str("| MAX_CONNECTIONS | tickers | req/s | ideal | of ideal |\n|---|---|---|---|---|\n");
     for r in &by_workers {
         let _ = writeln!(
             table,
@@ -328,7 +374,7 @@ async fn scaling(a: &Args) -> serde_json::Value {
             100.0 * r["of_ideal"].as_f64().unwrap_or(0.0)
         );
     }
-    table.push_str("\n| tickers | MAX_WORKERS | req/s | ideal | of ideal |\n|---|---|---|---|---|\n");
+    table.push_str("\n| tickers | MAX_CONNECTIONS | req/s | ideal | of ideal |\n|---|---|---|---|---|\n");
     for r in &by_tickers {
         let _ = writeln!(
             table,
@@ -375,7 +421,7 @@ fn chart(rows: &[serde_json::Value]) -> String {
     let _ = writeln!(s, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ = writeln!(
         s,
-        "<text x=\"{pad}\" y=\"20\">requests/s against MAX_WORKERS (log-log); dashed: ideal (one handshake, then rounds of the latency)</text>"
+        "<text x=\"{pad}\" y=\"20\">requests/s against MAX_CONNECTIONS (log-log); dashed: ideal (one handshake, then rounds of the latency)</text>"
     );
     let _ =
         writeln!(s, "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", h - pad, w - pad, h - pad);
@@ -402,48 +448,70 @@ fn chart(rows: &[serde_json::Value]) -> String {
 async fn large(a: &Args) -> serde_json::Value {
     let (n, from, to) = (2_000, date("2024-01-02"), date("2024-03-28"));
     let tickers = universe(n);
-    let workers = 64;
     // Chunks of 32 tickers (BATCH_SIZE; the library's default of 256 suits a GPU): on two CPUs
     // a small chunk lets the indicators start sooner and finish later behind the fetching, and
     // keeps fewer fresh buffers in flight (with 128: warm 1.6 s, 17x; see docs/benchmarks.md).
     let batch = 32;
-    let c = cache(a, true).await;
-    let _ = c.clear().await;
-    let tier = if c.redis_status() == polygon_gh200::cache::RedisStatus::Up { "Redis" } else { "memory tier" };
+    let settings = [("BATCH_SIZE", "32"), ("QUEUE_SIZE", "2")];
+    // The cold pass fills every tier: Redis (when the run has one) and the disk.
+    let with_disk = [settings[0], settings[1], ("CACHE_DISK", "on")];
+    let disk_only = [settings[0], settings[1], DISK[0], DISK[1]];
+    let first = source(a, &with_disk).await;
+    let _ = first.cache().clear().await;
+    let tier = if first.redis_status() == RedisStatus::Up { "Redis" } else { "memory tier" };
     let mut results = Vec::new();
-    for pass in ["cold", "warm"] {
-        if pass == "warm" {
-            c.clear_memory();
-        }
-        let f = Fetcher::new(
-            transport(a, true, workers),
-            c.clone(),
-            FetchConfig { max_workers: workers, batch_size: batch, queue_size: 2, ..FetchConfig::default() },
-        );
-        let backend = CpuBackend::new();
+    let mut keep = Some(first);
+    let mut disk_bytes = 0u64;
+    for pass in ["cold", "warm", "warm from disk", "warm from disk, page cache dropped"] {
+        // Every warm pass but the memory one is a fresh data source, as a second process would be.
+        let s = match (pass, keep.take()) {
+            ("warm", Some(prev)) if tier == "Redis" => {
+                prev.shutdown().await;
+                source(a, &settings).await
+            }
+            ("cold" | "warm", Some(prev)) => prev,
+            ("warm from disk, page cache dropped", prev) => {
+                if let Some(p) = prev {
+                    p.shutdown().await;
+                }
+                if !drop_page_cache() {
+                    continue;
+                }
+                source(a, &disk_only).await
+            }
+            (_, prev) => {
+                if let Some(p) = prev {
+                    p.shutdown().await;
+                }
+                source(a, &disk_only).await
+            }
+        };
         let start = Instant::now();
-        let mut rx = f.stream_aggregates(tickers.clone(), Multiplier::ONE, Timespan::Minute, from, to);
-        let (mut bars, mut failed, mut compute) = (0u64, 0usize, 0.0);
-        let mut out = Indicators::default();
-        while let Some(chunk) = rx.recv().await {
-            failed += chunk.failures.len();
-            let (n, secs) = compute_reusing(&f, backend, chunk.columns, &mut out).await;
-            (bars, compute) = (bars + n, compute + secs);
-        }
+        let (bars, failed, compute) = stream(&s, &tickers, from, to).await;
         let secs = start.elapsed().as_secs_f64();
-        let p = f.progress();
-        let st = f.transport().stats();
+        let p = s.progress();
+        let st = s.transport().stats();
+        if let Some((_, usage)) = s.cache().disk_usage() {
+            disk_bytes = disk_bytes.max(usage.iter().map(|u| u.bytes).sum());
+        }
         results.push(serde_json::json!({"pass": pass, "secs": secs, "bars": bars, "failed": failed,
             "bars_per_sec": bars as f64 / secs, "bytes_per_sec": st.bytes as f64 / secs, "requests": st.requests,
             "cache_hits": p.cache_hits, "chunks_loaded": p.chunks_loaded,
             "hit_ratio": p.cache_hits as f64 / (p.cache_hits + p.chunks_loaded).max(1) as f64,
             "indicator_bars_per_sec": bars as f64 / compute, "peak_rss_mib": rss_mib(),
-            "cache_stats": format!("{:?}", c.stats())}));
+            "cache_stats": format!("{:?}", s.cache().stats())}));
         eprintln!("{pass}: {bars} bars in {secs:.1} s");
+        keep = Some(s);
     }
-    let _ = c.clear().await;
+    if let Some(s) = keep {
+        let _ = s.cache().clear().await;
+        s.shutdown().await;
+    }
+    let total_bars = results[0]["bars"].as_u64().unwrap_or(1).max(1);
+    let disk_per_bar = disk_bytes as f64 / total_bars as f64;
+    let workers = "50 (MAX_CONNECTIONS, the default)";
     let mut table = format!(
-        "{n} tickers x 2024-01-02..2024-03-28 (61 sessions) of minute bars, streamed in chunks of {batch} tickers (BATCH_SIZE={batch}, QUEUE_SIZE=2), MAX_WORKERS={workers}, cache: {tier}, simulator latency {} ms (a new connection {} ms more), TLS\n\n",
+        "{n} tickers x 2024-01-02..2024-03-28 (61 sessions) of minute bars, streamed in chunks of {batch} tickers (BATCH_SIZE={batch}, QUEUE_SIZE=2), requests in flight {workers}, cache: {tier}, simulator latency {} ms (a new connection {} ms more), TLS\n\n",
         a.latency_ms,
         2.0 * a.latency_ms
     );
@@ -465,6 +533,14 @@ async fn large(a: &Args) -> serde_json::Value {
     }
     let (c0, w0) = (results[0]["secs"].as_f64().unwrap_or(1.0), results[1]["secs"].as_f64().unwrap_or(1.0));
     let _ = writeln!(table, "\nwarm over cold: {:.1}x", c0 / w0);
+    if let Some(d) = results.get(2).and_then(|r| r["secs"].as_f64()) {
+        let _ = writeln!(
+            table,
+            "warm from disk over cold: {:.1}x; warm from disk against warm from {tier}: {:.2}x the time; {disk_bytes} bytes on disk, {disk_per_bar:.1} per bar",
+            c0 / d,
+            d / w0
+        );
+    }
     for r in &results {
         let _ = writeln!(
             table,
@@ -474,7 +550,112 @@ async fn large(a: &Args) -> serde_json::Value {
         );
     }
     print!("{table}");
-    serde_json::json!({"mode": "large-scale", "passes": results, "warm_over_cold": c0 / w0, "table": table})
+    serde_json::json!({"mode": "large-scale", "passes": results, "warm_over_cold": c0 / w0,
+        "disk_bytes": disk_bytes, "disk_bytes_per_bar": disk_per_bar, "table": table})
+}
+
+/// One run of the `polygon-gh200` command as a user types it, with `env` (and nothing else of
+/// ours from the environment): its wall time, process start and Parquet writing included.
+fn cli_run(args: &[&str], env: &[(&str, &str)]) -> f64 {
+    let exe = std::env::current_exe().expect("current exe");
+    let cli = exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200");
+    let mut c = Command::new(&cli);
+    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).args(args).envs(env.iter().copied());
+    let start = Instant::now();
+    let out = c.output().unwrap_or_else(|e| panic!("{}: {e}", cli.display()));
+    let secs = start.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    secs
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `polygon-gh200 fetch … --out x.parquet` with the default settings against the official client
+/// with a 50-thread pool: 60 tickers x a month of minute bars, each run cold, without Redis and
+/// with it.
+async fn fetch_cli(a: &Args) -> serde_json::Value {
+    let (n, from, to) = (60, "2024-03-01", "2024-03-31");
+    let tickers = universe(n);
+    let list = tickers.join(",");
+    let out_dir = std::env::temp_dir().join(format!("pgh200-bench-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).expect("temp dir");
+    let out = out_dir.join("bars.parquet");
+    let out = out.to_str().expect("utf-8 path");
+    // The simulator's bodies, gzip (ours) and plain (the Python client's), made first (untimed).
+    let warm = source(a, &[NO_CACHE[0], NO_CACHE[1]]).await;
+    batch(&warm, &tickers, Timespan::Minute, date(from), date(to)).await;
+    if a.python {
+        let _ = python(a, &tickers, "minute", from, to, 50);
+    }
+    let fetch = ["fetch", "--tickers", &list, "--from", from, "--to", to, "--out", out, "--base-url", &a.base];
+    let mut rows = Vec::new();
+    let mut redis_cases = vec![("no Redis (memory tier)", "off".to_owned())];
+    if let Some(r) = &a.redis {
+        redis_cases.push(("Redis", r.clone()));
+    }
+    for (name, redis) in &redis_cases {
+        let env = [
+            ("POLYGON_API_KEY", KEY),
+            ("POLYGON_CA_CERT", a.ca.as_str()),
+            ("CACHE_NAMESPACE", "bench-cli"),
+            ("REDIS_URL", redis.as_str()),
+            ("CACHE_DISK", "off"),
+        ];
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            if redis != "off" {
+                cli_run(&["cache", "clear"], &env); // every run cold
+            }
+            runs.push(cli_run(&fetch, &env));
+        }
+        rows.push(serde_json::json!({"row": format!("polygon-gh200 fetch, defaults, {name}"), "secs": median(runs.clone()), "runs": runs}));
+    }
+    // The embedded disk tier, no Redis: a cold run, then the same command again (a second process).
+    let dir = disk_dir().join("cli");
+    let env = [
+        ("POLYGON_API_KEY", KEY),
+        ("POLYGON_CA_CERT", a.ca.as_str()),
+        ("CACHE_NAMESPACE", "bench-cli"),
+        ("REDIS_URL", "off"),
+        ("CACHE_DISK", "on"),
+        ("CACHE_DIR", dir.to_str().expect("utf-8 path")),
+    ];
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        cli_run(&["cache", "clear"], &env);
+        cold.push(cli_run(&fetch, &env));
+        warm.push(cli_run(&fetch, &env));
+    }
+    rows.push(serde_json::json!({"row": "polygon-gh200 fetch, defaults, disk tier, cold", "secs": median(cold.clone()), "runs": cold}));
+    rows.push(serde_json::json!({"row": "polygon-gh200 fetch, defaults, disk tier, warm (a second process)", "secs": median(warm.clone()), "runs": warm}));
+    let mut py = serde_json::Value::Null;
+    if a.python {
+        let runs: Vec<f64> = (0..5).filter_map(|_| python(a, &tickers, "minute", from, to, 50).map(|r| r.0)).collect();
+        if !runs.is_empty() {
+            py = serde_json::json!({"client": "massive (official Python), 50-thread pool", "secs": median(runs.clone()), "runs": runs});
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let mut table = format!(
+        "{n} tickers x {from}..{to} minute bars, simulator latency {} ms (a new connection {} ms more), TLS; \
+         each figure the median of 5 cold runs of a fresh process\n\n| run | median wall s | vs official (50 threads) |\n|---|---|---|\n",
+        a.latency_ms,
+        2.0 * a.latency_ms
+    );
+    let py_secs = py["secs"].as_f64();
+    for r in &rows {
+        let secs = r["secs"].as_f64().unwrap_or(f64::NAN);
+        let vs = py_secs.map_or("n/a".to_string(), |p| format!("{:.1}x", p / secs));
+        let _ = writeln!(table, "| {} | {secs:.3} | {vs} |", r["row"].as_str().unwrap_or(""));
+    }
+    if let Some(p) = py_secs {
+        let _ = writeln!(table, "| massive (official Python), 50-thread pool | {p:.3} | 1.0x |");
+    }
+    print!("{table}");
+    serde_json::json!({"mode": "fetch-cli", "rows": rows, "python": py, "table": table})
 }
 
 #[tokio::main]
@@ -484,13 +665,15 @@ async fn main() {
         "enhanced" => enhanced(&a).await,
         "scaling-test" => scaling(&a).await,
         "large-scale" => large(&a).await,
+        "fetch-cli" => fetch_cli(&a).await,
         m => {
-            eprintln!("unknown mode {m:?}: enhanced, scaling-test or large-scale");
+            eprintln!("unknown mode {m:?}: enhanced, scaling-test, large-scale or fetch-cli");
             std::process::exit(2);
         }
     };
     let mut v = v;
     v["date"] = serde_json::json!(std::env::var("BENCH_DATE").unwrap_or_default());
     std::fs::write(&a.out, serde_json::to_string_pretty(&v).expect("json")).expect("write json");
+    let _ = std::fs::remove_dir_all(disk_dir());
     println!("\njson: {}", a.out);
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use polygon_cache::{Cache, CacheBuilder, TtlPolicy};
-use polygon_fetch::FetchConfig;
+use polygon_fetch::{self as fetch, FetchConfig};
 use polygon_model::RateLimit;
-use polygon_transport::{ApiKey, Transport, TransportBuilder};
+use polygon_transport::{ApiKey, Transport, TransportBuilder, defaults as transport};
 
 /// A setting with a bad value. Secrets are never repeated in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,8 +34,9 @@ pub struct Config {
     pub rate_limit: Option<RateLimit>,
     /// `POLYGON_CA_CERT`.
     pub ca_cert: Option<PathBuf>,
-    /// `REDIS_URL`, or one built from `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`.
-    pub redis_url: String,
+    /// `REDIS_URL`, or one built from `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`; `None` when
+    /// `REDIS_URL=off` (memory only).
+    pub redis_url: Option<String>,
     /// `REDIS_CLUSTER`.
     pub redis_cluster: bool,
     /// `REDIS_TTL`.
@@ -52,6 +53,8 @@ pub struct Config {
     pub max_retries: u32,
     /// `RETRY_BACKOFF_FACTOR`.
     pub retry_backoff: Duration,
+    /// `MAX_BODY_MB`, in bytes.
+    pub max_body_bytes: u64,
     /// `MAX_WORKERS`.
     pub max_workers: usize,
     /// `BATCH_SIZE`.
@@ -62,6 +65,16 @@ pub struct Config {
     pub gpu_backend: GpuBackend,
     /// `GPU_MEMORY`.
     pub gpu_memory: GpuMemory,
+    /// `CACHE_NAMESPACE`: keeps this configuration's cache entries apart (`pgh200:{ns}:…`), for
+    /// data that must never answer another's requests (the demo's simulator, benchmarks).
+    pub cache_namespace: Option<String>,
+    /// `CACHE_DISK` (`on` by default): whether the embedded disk tier is used.
+    pub cache_disk: bool,
+    /// `CACHE_DIR`, else the platform's cache directory (`$XDG_CACHE_HOME/polygon-gh200`,
+    /// `~/.cache/polygon-gh200`, …); `None` when neither is known (then no disk tier).
+    pub cache_dir: Option<PathBuf>,
+    /// `CACHE_DISK_MB`, in bytes.
+    pub cache_disk_bytes: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,7 +84,7 @@ impl std::fmt::Debug for Config {
             .field("base_url", &self.base_url)
             .field("rate_limit", &self.rate_limit)
             .field("ca_cert", &self.ca_cert)
-            .field("redis_url", &polygon_cache::redact_url(&self.redis_url))
+            .field("redis_url", &self.redis_url.as_deref().map(polygon_cache::redact_url))
             .field("redis_cluster", &self.redis_cluster)
             .field("redis_ttl", &self.redis_ttl)
             .field("cache_memory_bytes", &self.cache_memory_bytes)
@@ -80,11 +93,16 @@ impl std::fmt::Debug for Config {
             .field("connection_timeout", &self.connection_timeout)
             .field("max_retries", &self.max_retries)
             .field("retry_backoff", &self.retry_backoff)
+            .field("max_body_bytes", &self.max_body_bytes)
             .field("max_workers", &self.max_workers)
             .field("batch_size", &self.batch_size)
             .field("queue_size", &self.queue_size)
             .field("gpu_backend", &self.gpu_backend)
             .field("gpu_memory", &self.gpu_memory)
+            .field("cache_namespace", &self.cache_namespace)
+            .field("cache_disk", &self.cache_disk)
+            .field("cache_dir", &self.cache_dir)
+            .field("cache_disk_bytes", &self.cache_disk_bytes)
             .finish()
     }
 }
@@ -112,10 +130,15 @@ fn parse_num<T: std::str::FromStr + PartialOrd + Copy>(
     }
 }
 
-fn parse_secs(get: &Lookup<'_>, variable: &'static str, default: f64, zero_ok: bool) -> Result<Duration, ConfigError> {
+fn parse_secs(
+    get: &Lookup<'_>,
+    variable: &'static str,
+    default: Duration,
+    zero_ok: bool,
+) -> Result<Duration, ConfigError> {
     let expected = if zero_ok { "a number of seconds, 0 or more" } else { "a number of seconds above 0" };
     match get(variable) {
-        None => Ok(Duration::from_secs_f64(default)),
+        None => Ok(default),
         Some(v) => match v.trim().parse::<f64>() {
             Ok(x) if x.is_finite() && (x > 0.0 || (zero_ok && x == 0.0)) && x < 1e9 => Ok(Duration::from_secs_f64(x)),
             _ => Err(bad(variable, &v, expected)),
@@ -133,12 +156,22 @@ impl Config {
         Config::load(file.as_deref())
     }
 
-    /// Reads an optional TOML file, then the environment over it (flags, applied by the CLI, go
-    /// over both).
+    /// Reads an optional TOML file, then the environment over it.
     ///
     /// # Errors
     /// A [`ConfigError`]: an unreadable or malformed file, or the first bad variable.
     pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        Config::load_with(file, &[])
+    }
+
+    /// [`Config::load`] with one more layer on top: `overrides`, pairs of a variable name and a
+    /// value, as the CLI's flags (`--base-url` is `POLYGON_BASE_URL`) and the Python package's
+    /// keyword arguments give them. Each value is validated exactly as if it came from the
+    /// environment, with the same messages.
+    ///
+    /// # Errors
+    /// A [`ConfigError`]: an unreadable or malformed file, or the first bad variable.
+    pub fn load_with(file: Option<&std::path::Path>, overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
         let mut b = config::Config::builder();
         if let Some(path) = file {
             if !path.is_file() {
@@ -152,8 +185,12 @@ impl Config {
             expected: format!("valid TOML ({e})"),
         })?;
         let get = |name: &str| -> Option<String> {
-            std::env::var(name)
-                .ok()
+            overrides
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(name).ok())
                 .or_else(|| table.get_string(name).ok())
                 .or_else(|| table.get_string(&name.to_ascii_lowercase()).ok())
         };
@@ -177,7 +214,7 @@ impl Config {
             return Err(bad("POLYGON_BASE_URL", &base_url, "http(s)://host[:port][/prefix]"));
         }
         let rate_limit = match get("POLYGON_RATE_LIMIT") {
-            None => Some(RateLimit { requests: 100, per: Duration::from_secs(1) }),
+            None => Some(transport::RATE_LIMIT),
             Some(v) => {
                 RateLimit::parse_optional(&v).map_err(|_| bad("POLYGON_RATE_LIMIT", &v, "N/s, N/min, N/hour or off"))?
             }
@@ -189,14 +226,15 @@ impl Config {
             return Err(bad("POLYGON_CA_CERT", &p.display().to_string(), "a readable PEM file"));
         }
         let redis_url = match get("REDIS_URL") {
+            Some(u) if u.trim() == "off" => None,
             Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis-cluster://") => {
-                u
+                Some(u)
             }
             Some(u) => {
                 return Err(bad(
                     "REDIS_URL",
                     &polygon_cache::redact_url(&u),
-                    "redis://, rediss:// or redis-cluster:// URL",
+                    "redis://, rediss:// or redis-cluster:// URL, or off",
                 ));
             }
             None => {
@@ -206,7 +244,7 @@ impl Config {
                 }
                 let port: u16 = parse_num(get, "REDIS_PORT", 6379, 1, "a port from 1 to 65535")?;
                 let db: u8 = parse_num(get, "REDIS_DB", 0, 0, "a database number from 0 to 255")?;
-                format!("redis://{host}:{port}/{db}")
+                Some(format!("redis://{host}:{port}/{db}"))
             }
         };
         let redis_cluster = match get("REDIS_CLUSTER").as_deref().map(str::trim) {
@@ -216,7 +254,13 @@ impl Config {
         };
         let redis_ttl =
             Duration::from_secs(parse_num(get, "REDIS_TTL", 3600u64, 1, "a whole number of seconds above 0")?);
-        let mb: usize = parse_num(get, "CACHE_MEMORY_MB", 512, 0, "a whole number of MiB, 0 or more")?;
+        let mb: usize = parse_num(
+            get,
+            "CACHE_MEMORY_MB",
+            polygon_cache::defaults::MEMORY_MIB,
+            0,
+            "a whole number of MiB, 0 or more",
+        )?;
         let gpu_backend = match get("GPU_BACKEND").as_deref().map(str::trim) {
             None | Some("auto") => GpuBackend::Auto,
             Some("cpu") => GpuBackend::Cpu,
@@ -228,6 +272,29 @@ impl Config {
             Some("device") => GpuMemory::Device,
             Some(v) => return Err(bad("GPU_MEMORY", v, "unified or device")),
         };
+        let cache_namespace = match get("CACHE_NAMESPACE") {
+            None => None,
+            Some(ns)
+                if !ns.is_empty()
+                    && ns.len() <= 64
+                    && ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+            {
+                Some(ns)
+            }
+            Some(ns) => return Err(bad("CACHE_NAMESPACE", &ns, "1 to 64 lower-case letters, digits or -")),
+        };
+        let cache_disk = match get("CACHE_DISK").as_deref().map(str::trim) {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(v) => return Err(bad("CACHE_DISK", v, "on or off (also true/false, 1/0)")),
+        };
+        let cache_dir = match get("CACHE_DIR") {
+            Some(d) if d.trim().is_empty() => return Err(bad("CACHE_DIR", &d, "a directory path")),
+            Some(d) => Some(PathBuf::from(d)),
+            None => polygon_cache::default_cache_dir(),
+        };
+        let disk_mb: u64 =
+            parse_num(get, "CACHE_DISK_MB", polygon_cache::defaults::DISK_MIB, 1, "a whole number of MiB, 1 or more")?;
         Ok(Config {
             api_key,
             base_url,
@@ -237,16 +304,45 @@ impl Config {
             redis_cluster,
             redis_ttl,
             cache_memory_bytes: mb.saturating_mul(1 << 20),
-            max_connections: parse_num(get, "MAX_CONNECTIONS", 50, 1, "a whole number, 1 or more")?,
-            max_pool_size: parse_num(get, "MAX_POOL_SIZE", 20, 0, "a whole number, 0 or more")?,
-            connection_timeout: parse_secs(get, "CONNECTION_TIMEOUT", 10.0, false)?,
-            max_retries: parse_num(get, "MAX_RETRIES", 3, 0, "a whole number, 0 or more")?,
-            retry_backoff: parse_secs(get, "RETRY_BACKOFF_FACTOR", 0.5, true)?,
-            max_workers: parse_num(get, "MAX_WORKERS", 10, 1, "a whole number, 1 or more")?,
-            batch_size: parse_num(get, "BATCH_SIZE", 256, 1, "a whole number, 1 or more")?,
-            queue_size: parse_num(get, "QUEUE_SIZE", 100, 1, "a whole number, 1 or more")?,
+            max_connections: parse_num(
+                get,
+                "MAX_CONNECTIONS",
+                transport::MAX_CONNECTIONS,
+                1,
+                "a whole number, 1 or more",
+            )?,
+            max_pool_size: parse_num(
+                get,
+                "MAX_POOL_SIZE",
+                transport::MAX_IDLE_PER_HOST,
+                0,
+                "a whole number, 0 or more",
+            )?,
+            connection_timeout: parse_secs(get, "CONNECTION_TIMEOUT", transport::CONNECT_TIMEOUT, false)?,
+            max_retries: parse_num(get, "MAX_RETRIES", transport::MAX_RETRIES, 0, "a whole number, 0 or more")?,
+            retry_backoff: parse_secs(get, "RETRY_BACKOFF_FACTOR", transport::BACKOFF_BASE, true)?,
+            max_body_bytes: {
+                let mb: u64 = parse_num(
+                    get,
+                    "MAX_BODY_MB",
+                    transport::MAX_BODY_BYTES >> 20,
+                    1,
+                    "a whole number of MiB, 1 or more",
+                )?;
+                if mb > 1 << 20 {
+                    return Err(bad("MAX_BODY_MB", &mb.to_string(), "a whole number of MiB from 1 to 1048576"));
+                }
+                mb << 20
+            },
+            max_workers: parse_num(get, "MAX_WORKERS", fetch::DEFAULT_MAX_WORKERS, 1, "a whole number, 1 or more")?,
+            batch_size: parse_num(get, "BATCH_SIZE", fetch::DEFAULT_BATCH_SIZE, 1, "a whole number, 1 or more")?,
+            queue_size: parse_num(get, "QUEUE_SIZE", fetch::DEFAULT_QUEUE_SIZE, 1, "a whole number, 1 or more")?,
             gpu_backend,
             gpu_memory,
+            cache_namespace,
+            cache_disk,
+            cache_dir,
+            cache_disk_bytes: disk_mb.saturating_mul(1 << 20),
         })
     }
 
@@ -258,7 +354,8 @@ impl Config {
             .max_idle_per_host(self.max_pool_size)
             .connect_timeout(self.connection_timeout)
             .max_retries(self.max_retries)
-            .backoff(self.retry_backoff, Duration::from_secs(30));
+            .backoff(self.retry_backoff, transport::BACKOFF_CAP)
+            .max_body_bytes(self.max_body_bytes);
         if let Some(k) = &self.api_key {
             b = b.api_key(k.clone());
         }
@@ -268,13 +365,28 @@ impl Config {
         b
     }
 
-    /// The cache's settings (Redis at `redis_url`; `build().await` falls back to memory when it is down).
+    /// The cache's settings: memory, the disk tier at `cache_dir` unless `CACHE_DISK=off`, Redis at
+    /// `redis_url` unless it is off (`build().await` goes on without Redis while it is down), and
+    /// every key scoped by the namespace and by the upstream (`base_url`), so that bars from a
+    /// simulator or a proxy never answer a request to the real API.
     pub fn cache_builder(&self) -> CacheBuilder {
-        Cache::builder()
-            .redis_url(&self.redis_url)
+        let mut b = Cache::builder()
+            .upstream(&self.base_url)
             .cluster(self.redis_cluster)
             .memory_bytes(self.cache_memory_bytes)
-            .ttl(TtlPolicy { default: self.redis_ttl, ..TtlPolicy::default() })
+            .ttl(TtlPolicy { default: self.redis_ttl, ..TtlPolicy::default() });
+        if let Some(url) = &self.redis_url {
+            b = b.redis_url(url);
+        }
+        if let Some(ns) = &self.cache_namespace {
+            b = b.namespace(ns);
+        }
+        if self.cache_disk
+            && let Some(dir) = &self.cache_dir
+        {
+            b = b.disk(dir).disk_bytes(self.cache_disk_bytes);
+        }
+        b
     }
 
     /// The fetcher's settings.
@@ -304,12 +416,18 @@ mod tests {
         assert!(c.api_key.is_none());
         assert_eq!(c.base_url, "https://api.massive.com");
         assert_eq!(c.rate_limit.unwrap().to_string(), "100/s");
-        assert_eq!(c.redis_url, "redis://localhost:6379/0");
+        assert_eq!(c.redis_url.as_deref(), Some("redis://localhost:6379/0"));
         assert_eq!((c.redis_ttl, c.cache_memory_bytes), (Duration::from_secs(3600), 512 << 20));
         assert_eq!((c.max_connections, c.max_pool_size, c.max_retries), (50, 20, 3));
         assert_eq!((c.connection_timeout, c.retry_backoff), (Duration::from_secs(10), Duration::from_millis(500)));
         assert_eq!((c.max_workers, c.batch_size, c.queue_size), (10, 256, 100));
         assert_eq!((c.gpu_backend, c.gpu_memory), (GpuBackend::Auto, GpuMemory::Unified));
+        assert_eq!(c.max_body_bytes, 256 << 20);
+        assert!(c.cache_disk && c.cache_disk_bytes == 10_240 << 20);
+        for (v, on) in [("on", true), ("true", true), ("1", true), ("off", false), ("false", false), ("0", false)] {
+            assert_eq!(with(&[("CACHE_DISK", v)]).unwrap().cache_disk, on, "CACHE_DISK={v}");
+        }
+        assert_eq!(with(&[("CACHE_DIR", "/tmp/x")]).unwrap().cache_dir, Some(PathBuf::from("/tmp/x")));
         c.transport_builder().build().unwrap();
     }
 
@@ -338,12 +456,13 @@ mod tests {
         .unwrap();
         assert!(c.api_key.as_ref().unwrap().appears_in("k-123"));
         assert!(c.rate_limit.is_none());
-        assert_eq!(c.redis_url, "redis://cache.local:6380/2");
+        assert_eq!(c.redis_url.as_deref(), Some("redis://cache.local:6380/2"));
         assert_eq!((c.max_workers, c.batch_size, c.queue_size), (64, 32, 4));
         assert_eq!(c.connection_timeout, Duration::from_millis(2500));
         assert_eq!((c.gpu_backend, c.gpu_memory), (GpuBackend::Cpu, GpuMemory::Device));
         let url = with(&[("REDIS_URL", "redis://u:pw@h:1/0"), ("REDIS_HOST", "ignored")]).unwrap();
-        assert_eq!(url.redis_url, "redis://u:pw@h:1/0");
+        assert_eq!(url.redis_url.as_deref(), Some("redis://u:pw@h:1/0"));
+        assert_eq!(with(&[("REDIS_URL", "off")]).unwrap().redis_url, None);
         assert!(!format!("{url:?}").contains("pw@"), "the Redis password never shows");
     }
 
@@ -361,10 +480,16 @@ mod tests {
             ("MAX_CONNECTIONS", "0"),
             ("CONNECTION_TIMEOUT", "-3"),
             ("RETRY_BACKOFF_FACTOR", "NaN"),
+            ("MAX_BODY_MB", "0"),
+            ("MAX_BODY_MB", "9999999999"),
             ("MAX_WORKERS", "1.5"),
             ("GPU_BACKEND", "opencl"),
             ("GPU_MEMORY", "shared"),
             ("REDIS_CLUSTER", "maybe"),
+            ("CACHE_NAMESPACE", "Demo"),
+            ("CACHE_DISK", "maybe"),
+            ("CACHE_DISK_MB", "0"),
+            ("CACHE_DIR", " "),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{e}");
@@ -382,6 +507,11 @@ mod tests {
         std::fs::write(&path, "MAX_WORKERS = 7\nbatch_size = 9\nGPU_BACKEND = \"cpu\"\n").unwrap();
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!((c.max_workers, c.batch_size, c.gpu_backend), (7, 9, GpuBackend::Cpu));
+        // Overrides (the CLI's flags, Python's keywords) go over the file and are validated the same.
+        let over = |v: &str| Config::load_with(Some(&path), &[("MAX_WORKERS", v.to_owned())]);
+        assert_eq!((over("11").unwrap().max_workers, over("11").unwrap().batch_size), (11, 9));
+        let e = over("0").unwrap_err();
+        assert_eq!((e.variable, e.value.as_str()), ("MAX_WORKERS", "0"));
         std::fs::write(&path, "MAX_WORKERS = [").unwrap();
         assert_eq!(Config::load(Some(&path)).unwrap_err().variable, "config file");
         assert_eq!(Config::load(Some(&dir.join("missing.toml"))).unwrap_err().variable, "config file");

@@ -9,6 +9,7 @@ mod config;
 mod source;
 
 pub use config::{Config, ConfigError, GpuBackend, GpuMemory};
+pub use polygon_fetch::{BatchChunk, Progress};
 pub use source::{Error, PolygonDataSource, ProcessedChunk};
 
 /// The vocabulary: tickers, dates, the calendar, requests, responses, `BarColumns`.

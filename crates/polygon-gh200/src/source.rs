@@ -1,10 +1,9 @@
 //! `PolygonDataSource`: transport, cache, fetcher and indicator backend, built from one [`Config`].
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use polygon_cache::{Cache, RedisStatus};
-use polygon_fetch::{FetchError, Fetcher};
+use polygon_fetch::{BatchChunk, FetchError, Fetcher, Progress};
 use polygon_gpu::{Backend, Capacity, Indicators};
 use polygon_model::{BarColumns, Date, Multiplier, Ticker, Timespan};
 use polygon_transport::Transport;
@@ -47,7 +46,8 @@ pub enum Error {
 }
 
 /// One streamed chunk after processing: the bars of up to `BATCH_SIZE` tickers, their
-/// indicators (row-aligned), and every ticker of the chunk that failed, with why.
+/// indicators (row-aligned), and every ticker of the chunk that failed, with why. Give it back
+/// with [`PolygonDataSource::recycle`] when done, so later chunks reuse its memory.
 #[derive(Debug)]
 pub struct ProcessedChunk {
     /// The bars, one series per successful ticker, in request order.
@@ -56,9 +56,14 @@ pub struct ProcessedChunk {
     pub indicators: Result<Indicators, polygon_gpu::Error>,
     /// The tickers of this chunk that failed.
     pub failures: Vec<(Ticker, FetchError)>,
-    /// Seconds the backend spent on this chunk.
+    /// Seconds the backend spent on this chunk (its share of the bars, when chunks were
+    /// computed together).
     pub compute_secs: f64,
 }
+
+/// Chunks handed to the backend at once when several are ready: a backend that overlaps one
+/// chunk's transfers with another's computation (CUDA, double-buffered) needs two.
+const OVERLAP: usize = 2;
 
 /// The whole pipeline behind one handle; cheap to clone.
 ///
@@ -86,7 +91,11 @@ pub struct PolygonDataSource {
 struct Inner {
     config: Config,
     fetcher: Fetcher,
-    backend: Arc<dyn Backend>,
+    /// Built when first needed (a `fetch` never builds one, so `GPU_BACKEND` cannot stand in its way).
+    backend: OnceLock<Arc<dyn Backend>>,
+    building: Mutex<()>,
+    /// Indicator columns given back with streamed chunks, for the next chunks.
+    spare: Mutex<Vec<Indicators>>,
     tasks: TaskTracker,
     cancel: CancellationToken,
 }
@@ -95,7 +104,7 @@ impl std::fmt::Debug for PolygonDataSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolygonDataSource")
             .field("config", &self.inner.config)
-            .field("backend", &self.inner.backend.name())
+            .field("backend", &self.inner.backend.get().map(|b| b.name()))
             .finish_non_exhaustive()
     }
 }
@@ -110,13 +119,18 @@ impl PolygonDataSource {
     }
 
     /// Builds every layer from `config`. A Redis that does not answer is not an error: the memory
-    /// tier serves until it does (see [`PolygonDataSource::redis_status`]).
+    /// tier serves until it does (see [`PolygonDataSource::redis_status`]). The indicator backend
+    /// is built when first needed.
     ///
     /// # Errors
-    /// [`Error::Transport`] (bad base URL or CA file), [`Error::Cache`] (unparsable Redis URL),
-    /// [`Error::Gpu`] (`GPU_BACKEND=cuda` where CUDA cannot run).
+    /// [`Error::Transport`] (bad base URL or CA file), [`Error::Cache`] (unparsable Redis URL).
     pub async fn new(config: Config) -> Result<Self, Error> {
         let transport = config.transport_builder().build()?;
+        if config.cache_disk && config.cache_dir.is_none() {
+            tracing::warn!(
+                "no cache directory is known (no HOME or XDG_CACHE_HOME): set CACHE_DIR to keep the cache across runs"
+            );
+        }
         let cache = config.cache_builder().build().await?;
         Self::with_parts(config, transport, cache)
     }
@@ -124,12 +138,18 @@ impl PolygonDataSource {
     /// Wires given layers (for callers that build their own transport or cache).
     ///
     /// # Errors
-    /// [`Error::Gpu`] when the configured backend is unavailable.
+    /// None today; fallible so that wiring may validate in future without a breaking change.
     pub fn with_parts(config: Config, transport: Transport, cache: Cache) -> Result<Self, Error> {
-        let capacity = Capacity { series: config.batch_size, ..Capacity::default() };
-        let backend = polygon_gpu::select(config.gpu_backend, config.gpu_memory, capacity)?;
         let fetcher = Fetcher::new(transport, cache, config.fetch_config());
-        let inner = Inner { config, fetcher, backend, tasks: TaskTracker::new(), cancel: CancellationToken::new() };
+        let inner = Inner {
+            config,
+            fetcher,
+            backend: OnceLock::new(),
+            building: Mutex::new(()),
+            spare: Mutex::default(),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        };
         Ok(PolygonDataSource { inner: Arc::new(inner) })
     }
 
@@ -153,9 +173,30 @@ impl PolygonDataSource {
         self.inner.fetcher.transport()
     }
 
-    /// The indicator backend in use.
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.inner.backend
+    /// The indicator backend `GPU_BACKEND` asks for, built on first use (`auto` logs which it
+    /// chose and why).
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] when the configured backend is unavailable (`cuda` without a device or
+    /// without the `cuda` feature); asking again tries again.
+    pub fn backend(&self) -> Result<Arc<dyn Backend>, Error> {
+        if let Some(b) = self.inner.backend.get() {
+            return Ok(b.clone());
+        }
+        // One builder at a time: two first uses at once must not make two CUDA contexts.
+        let _one = self.inner.building.lock().expect("backend lock");
+        if let Some(b) = self.inner.backend.get() {
+            return Ok(b.clone());
+        }
+        let c = &self.inner.config;
+        let capacity = Capacity { series: c.batch_size, ..Capacity::default() };
+        let built = polygon_gpu::select(c.gpu_backend, c.gpu_memory, capacity)?;
+        Ok(self.inner.backend.get_or_init(|| built).clone())
+    }
+
+    /// The fetch layer's counters (tickers done and failed, bars, cache hits, pages, bytes).
+    pub fn progress(&self) -> Progress {
+        self.inner.fetcher.progress()
     }
 
     /// Whether Redis answers now.
@@ -209,8 +250,7 @@ impl PolygonDataSource {
         from: Date,
         to: Date,
     ) -> Vec<(String, Result<BarColumns, Error>)> {
-        let mut seen = HashSet::new();
-        let inputs: Vec<&str> = tickers.iter().map(AsRef::as_ref).filter(|s| seen.insert(*s)).collect();
+        let inputs = polygon_model::distinct(tickers.iter().map(AsRef::as_ref));
         let parsed: Vec<Result<Ticker, Error>> = inputs.iter().map(|s| parse_ticker(s)).collect();
         let valid: Vec<Ticker> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
         let fetched = if self.check_open().is_err() {
@@ -235,14 +275,19 @@ impl PolygonDataSource {
     }
 
     /// Streams the batch in chunks of `BATCH_SIZE` tickers, each processed on the backend while
-    /// the next ones are fetched; at most `QUEUE_SIZE` chunks wait between the stages.
+    /// the next ones are fetched; at most `QUEUE_SIZE` chunks wait between the stages. A ticker
+    /// listed twice is fetched once. Chunks given back with [`PolygonDataSource::recycle`] lend
+    /// their memory (bars and indicator columns) to the next ones, so a long stream allocates
+    /// and faults in its buffers once; when several chunks are ready they go to the backend
+    /// together ([`Backend::compute_all_into`]), which lets CUDA overlap their copies.
     ///
     /// # Cancel safety
     /// Dropping the receiver (or [`PolygonDataSource::shutdown`]) stops fetching before the next
     /// chunk; in-flight requests are abandoned and nothing partial is stored in the cache.
     ///
     /// # Errors
-    /// [`Error::ShutDown`] after shutdown.
+    /// [`Error::Ticker`] for the first malformed symbol, [`Error::Gpu`] when the configured
+    /// backend is unavailable (before anything is fetched), [`Error::ShutDown`] after shutdown.
     pub fn stream<S: AsRef<str>>(
         &self,
         tickers: &[S],
@@ -252,15 +297,77 @@ impl PolygonDataSource {
         to: Date,
     ) -> Result<mpsc::Receiver<ProcessedChunk>, Error> {
         self.check_open()?;
-        let mut seen = HashSet::new();
-        let mut valid = Vec::new();
-        for s in tickers.iter().map(AsRef::as_ref).filter(|s| seen.insert(*s)) {
-            valid.push(parse_ticker(s)?);
-        }
-        let queue = self.inner.config.queue_size.max(1);
-        let (tx, rx) = mpsc::channel(queue);
+        let valid = parse_all(tickers)?;
+        let backend = self.backend()?;
+        // `QUEUE_SIZE` chunks wait between fetching and processing (the fetcher's queue); the
+        // processed ones wait for the caller in a short queue of their own.
+        let (tx, rx) = mpsc::channel(OVERLAP);
         let mut fetched = self.inner.fetcher.stream_aggregates(valid, multiplier, timespan, from, to);
-        let backend = self.inner.backend.clone();
+        let me = self.clone();
+        self.inner.tasks.spawn(async move {
+            loop {
+                let first = tokio::select! {
+                    c = fetched.recv() => match c { Some(c) => c, None => return },
+                    () = me.inner.cancel.cancelled() => return,
+                    () = tx.closed() => return,
+                };
+                let mut ready = vec![first];
+                while ready.len() < OVERLAP {
+                    match fetched.try_recv() {
+                        Ok(c) => ready.push(c),
+                        Err(_) => break,
+                    }
+                }
+                let outs: Vec<Indicators> = ready.iter().map(|_| me.spare_indicators()).collect();
+                let b = backend.clone();
+                let computed = tokio::task::spawn_blocking(move || {
+                    let mut outs = outs;
+                    let start = std::time::Instant::now();
+                    let bars: Vec<&BarColumns> = ready.iter().map(|c| &c.columns).collect();
+                    let results = compute_each(&*b, &bars, &mut outs);
+                    (ready, outs, results, start.elapsed().as_secs_f64())
+                })
+                .await;
+                let Ok((ready, outs, results, secs)) = computed else { return };
+                let total = ready.iter().map(|c| c.columns.len()).sum::<usize>().max(1) as f64;
+                for ((chunk, out), result) in ready.into_iter().zip(outs).zip(results) {
+                    let share = secs * chunk.columns.len() as f64 / total;
+                    let indicators = result.map(|()| out);
+                    let processed = ProcessedChunk {
+                        bars: chunk.columns,
+                        indicators,
+                        failures: chunk.failures,
+                        compute_secs: share,
+                    };
+                    if tx.send(processed).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Streams the batch's bars in chunks of `BATCH_SIZE` tickers, computing nothing (what
+    /// `polygon-gh200 fetch` writes). Give chunks back with [`PolygonDataSource::recycle_bars`].
+    ///
+    /// # Cancel safety
+    /// As [`PolygonDataSource::stream`].
+    ///
+    /// # Errors
+    /// [`Error::Ticker`] for the first malformed symbol, [`Error::ShutDown`] after shutdown.
+    pub fn stream_bars<S: AsRef<str>>(
+        &self,
+        tickers: &[S],
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+    ) -> Result<mpsc::Receiver<BatchChunk>, Error> {
+        self.check_open()?;
+        let valid = parse_all(tickers)?;
+        let (tx, rx) = mpsc::channel(1);
+        let mut fetched = self.inner.fetcher.stream_aggregates(valid, multiplier, timespan, from, to);
         let cancel = self.inner.cancel.clone();
         self.inner.tasks.spawn(async move {
             loop {
@@ -269,20 +376,7 @@ impl PolygonDataSource {
                     () = cancel.cancelled() => return,
                     () = tx.closed() => return,
                 };
-                let b = backend.clone();
-                let processed = tokio::task::spawn_blocking(move || {
-                    let start = std::time::Instant::now();
-                    let indicators = b.compute(&chunk.columns);
-                    ProcessedChunk {
-                        bars: chunk.columns,
-                        indicators,
-                        failures: chunk.failures,
-                        compute_secs: start.elapsed().as_secs_f64(),
-                    }
-                })
-                .await;
-                let Ok(processed) = processed else { return };
-                if tx.send(processed).await.is_err() {
+                if tx.send(chunk).await.is_err() {
                     return;
                 }
             }
@@ -290,12 +384,41 @@ impl PolygonDataSource {
         Ok(rx)
     }
 
+    /// Gives a streamed chunk back: its bars and indicator columns are reused by the chunks that
+    /// follow (optional; a dropped chunk is simply freed). At most `QUEUE_SIZE + 1` are kept.
+    pub fn recycle(&self, chunk: ProcessedChunk) {
+        self.inner.fetcher.recycle(chunk.bars);
+        if let Ok(ind) = chunk.indicators {
+            let mut spare = self.inner.spare.lock().expect("spare lock");
+            if spare.len() <= self.inner.config.queue_size {
+                spare.push(ind);
+            }
+        }
+    }
+
+    /// Gives a bars-only chunk's columns back (see [`PolygonDataSource::recycle`]).
+    pub fn recycle_bars(&self, bars: BarColumns) {
+        self.inner.fetcher.recycle(bars);
+    }
+
+    fn spare_indicators(&self) -> Indicators {
+        self.inner.spare.lock().expect("spare lock").pop().unwrap_or_default()
+    }
+
     /// Indicators of `bars` on the configured backend.
     ///
     /// # Errors
-    /// [`Error::Gpu`] if the backend fails.
+    /// [`Error::Gpu`] if the backend is unavailable or fails.
     pub fn compute(&self, bars: &BarColumns) -> Result<Indicators, Error> {
-        Ok(self.inner.backend.compute(bars)?)
+        Ok(self.backend()?.compute(bars)?)
+    }
+
+    /// Indicators of `bars` into `out`, reusing its columns' memory (for a loop over chunks).
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] if the backend is unavailable or fails.
+    pub fn compute_into(&self, bars: &BarColumns, out: &mut Indicators) -> Result<(), Error> {
+        Ok(self.backend()?.compute_into(bars, out)?)
     }
 
     /// Stops new work, cancels streams and batches in flight (their callers get what completed),
@@ -306,6 +429,29 @@ impl PolygonDataSource {
         self.inner.tasks.wait().await;
         self.cache().shutdown().await;
     }
+}
+
+/// Indicators of `bars` into `outs`, together (so a backend may overlap them), and one result per
+/// chunk: when the joint call fails, each chunk is computed alone, so one bad chunk fails only its
+/// own indicators. A backend that panics fails the chunks it was given; they (and their tickers)
+/// still reach the caller.
+fn compute_each(b: &dyn Backend, bars: &[&BarColumns], outs: &mut [Indicators]) -> Vec<Result<(), polygon_gpu::Error>> {
+    let guarded = |f: &mut dyn FnMut() -> Result<(), polygon_gpu::Error>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(polygon_gpu::Error::Failed { backend: b.name(), reason: "the backend panicked".into() })
+        })
+    };
+    let joint = guarded(&mut || b.compute_all_into(bars, outs));
+    match joint {
+        Ok(()) => bars.iter().map(|_| Ok(())).collect(),
+        Err(e) if bars.len() == 1 => vec![Err(e)],
+        Err(_) => bars.iter().zip(outs.iter_mut()).map(|(c, o)| guarded(&mut || b.compute_into(c, o))).collect(),
+    }
+}
+
+/// Every symbol parsed (the first malformed one is the error); repeats are left to the fetcher.
+fn parse_all<S: AsRef<str>>(tickers: &[S]) -> Result<Vec<Ticker>, Error> {
+    tickers.iter().map(|s| parse_ticker(s.as_ref())).collect()
 }
 
 fn parse_ticker(s: &str) -> Result<Ticker, Error> {

@@ -406,7 +406,17 @@ fn a_batch_cut_by_hand_is_an_error_not_a_panic() {
     c.begin_series("AAPL".parse().unwrap());
     for i in 0..50 {
         let p = 100.0 + i as f64;
-        c.push(&Bar { v: 1.0, vw: None, o: p, c: p, h: p, l: p, t: 1_704_205_800_000 + i * 60_000, n: None, otc: None });
+        c.push(&Bar {
+            v: 1.0,
+            vw: None,
+            o: p,
+            c: p,
+            h: p,
+            l: p,
+            t: 1_704_205_800_000 + i * 60_000,
+            n: None,
+            otc: None,
+        });
     }
     for col in [&mut c.o, &mut c.h, &mut c.l, &mut c.c, &mut c.v, &mut c.vw] {
         col.truncate(10);

@@ -223,7 +223,6 @@ impl BarColumns {
         Ok(())
     }
 
-
     /// Row offsets, `num_series() + 1` entries starting at 0.
     pub fn offsets(&self) -> &[u32] {
         &self.offsets

@@ -1,0 +1,71 @@
+//! `FetchError`: why one ticker's (or one request's) data could not be had; it always names the
+//! ticker or endpoint.
+
+use polygon_model::DecodeError;
+
+/// Why one ticker's (or one request's) data could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The HTTP request failed (after the transport's retries).
+    #[error("{ticker}: {source}")]
+    Transport {
+        /// The ticker (or endpoint) concerned.
+        ticker: String,
+        /// The transport's error.
+        #[source]
+        source: polygon_transport::Error,
+    },
+    /// A page's JSON was not an aggregates response.
+    #[error("{ticker}: {source}")]
+    Decode {
+        /// The ticker concerned.
+        ticker: String,
+        /// Where and what.
+        #[source]
+        source: DecodeError,
+    },
+    /// A body that is valid JSON but not of the expected shape (other endpoints).
+    #[error("{ticker}: unexpected response: {reason}")]
+    Shape {
+        /// The ticker or endpoint.
+        ticker: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The data broke an invariant (a bar outside its range, low above open, negative volume, …).
+    #[error("{ticker}: invalid data from the server: {reason}")]
+    Invalid {
+        /// The ticker concerned.
+        ticker: String,
+        /// Which check failed, with the bar.
+        reason: String,
+    },
+    /// `next_url` repeated, or there were more pages than any real range has.
+    #[error("{ticker}: pagination stopped: {reason}")]
+    Pagination {
+        /// The ticker concerned.
+        ticker: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The arguments were wrong (`to` before `from`, …).
+    #[error(transparent)]
+    BadArgument(#[from] polygon_model::Error),
+    /// Fetching was cancelled (the stream was dropped or the fetcher shut down).
+    #[error("{ticker}: cancelled")]
+    Cancelled {
+        /// The ticker concerned.
+        ticker: String,
+    },
+}
+
+impl FetchError {
+    /// The transport error inside, when that is what failed.
+    pub fn transport(&self) -> Option<&polygon_transport::Error> {
+        match self {
+            FetchError::Transport { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

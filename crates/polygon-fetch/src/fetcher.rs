@@ -1,0 +1,150 @@
+//! `Fetcher`: the transport, the cache, the settings and the counters behind one cheap handle;
+//! its progress counters and the pool of streamed batches given back for reuse.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use polygon_cache::Cache;
+use polygon_model::{BarColumns, Ticker};
+use polygon_transport::Transport;
+use tokio::sync::Semaphore;
+
+use crate::{FetchConfig, FetchError};
+
+/// Counters for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Tickers finished with data.
+    pub tickers_done: u64,
+    /// Tickers finished with an error.
+    pub tickers_failed: u64,
+    /// Bars delivered.
+    pub bars: u64,
+    /// Chunks served from the cache (memory or Redis).
+    pub cache_hits: u64,
+    /// Chunks loaded from the API.
+    pub chunks_loaded: u64,
+    /// Pages requested from the API.
+    pub pages: u64,
+    /// Body bytes received (decoded).
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) tickers_done: AtomicU64,
+    pub(crate) tickers_failed: AtomicU64,
+    pub(crate) bars: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) chunks_loaded: AtomicU64,
+    pub(crate) pages: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+}
+
+/// Plans, fetches, validates and caches aggregates; cheap to clone.
+#[derive(Clone)]
+pub struct Fetcher {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) transport: Transport,
+    pub(crate) cache: Cache,
+    pub(crate) cfg: FetchConfig,
+    /// `max_workers` permits: pages decoded at once.
+    pub(crate) workers: Semaphore,
+    pub(crate) counters: Counters,
+    /// Streamed batches given back by [`Fetcher::recycle`], emptied, for the next chunks.
+    spare: std::sync::Mutex<Vec<BarColumns>>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").field("config", &self.inner.cfg).field("progress", &self.progress()).finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Fetcher {
+    /// A fetcher over one transport and one cache.
+    pub fn new(transport: Transport, cache: Cache, cfg: FetchConfig) -> Self {
+        let workers = Semaphore::new(cfg.max_workers.max(1));
+        Fetcher {
+            inner: Arc::new(Inner {
+                transport,
+                cache,
+                cfg,
+                workers,
+                counters: Counters::default(),
+                spare: std::sync::Mutex::default(),
+            }),
+        }
+    }
+
+    /// The counters now.
+    pub fn progress(&self) -> Progress {
+        let c = &self.inner.counters;
+        Progress {
+            tickers_done: c.tickers_done.load(Relaxed),
+            tickers_failed: c.tickers_failed.load(Relaxed),
+            bars: c.bars.load(Relaxed),
+            cache_hits: c.cache_hits.load(Relaxed),
+            chunks_loaded: c.chunks_loaded.load(Relaxed),
+            pages: c.pages.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &FetchConfig {
+        &self.inner.cfg
+    }
+
+    /// The transport (for its stats).
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// The cache (for its stats).
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.cfg.now_ms.unwrap_or_else(now_ms)
+    }
+
+    /// Counts a ticker done (with its bars) or failed, and logs a failure.
+    pub(crate) fn count_ticker(&self, t: &Ticker, r: Result<usize, &FetchError>) {
+        match r {
+            Ok(bars) => {
+                self.inner.counters.tickers_done.fetch_add(1, Relaxed);
+                self.inner.counters.bars.fetch_add(bars as u64, Relaxed);
+            }
+            Err(e) => {
+                self.inner.counters.tickers_failed.fetch_add(1, Relaxed);
+                tracing::warn!(ticker = %t, error = %e, "ticker failed");
+            }
+        }
+    }
+
+    /// Gives a streamed chunk's columns back, so that a later chunk of this fetcher's streams
+    /// is decoded into memory that is already mapped: a fresh 100 MB batch costs the kernel more
+    /// in zeroed pages than decoding it from the cache costs us. Optional; a batch dropped
+    /// instead is simply freed. At most `queue_size + 1` batches are kept.
+    pub fn recycle(&self, mut columns: BarColumns) {
+        columns.clear();
+        let mut spare = self.inner.spare.lock().expect("spare lock");
+        if spare.len() <= self.inner.cfg.queue_size {
+            spare.push(columns);
+        }
+    }
+
+    pub(crate) fn spare_columns(&self) -> BarColumns {
+        self.inner.spare.lock().expect("spare lock").pop().unwrap_or_default()
+    }
+}
