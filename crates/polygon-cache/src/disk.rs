@@ -25,7 +25,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -255,18 +255,23 @@ impl DiskTier {
             return Err(e);
         }
         let n = value.len() as u64;
-        if self.approx.fetch_add(n, Relaxed) + n > self.cap && !self.evicting.swap(true, Relaxed) {
+        // SeqCst with the eviction thread's last look: either it sees this write or this sees it done.
+        if self.approx.fetch_add(n, SeqCst) + n > self.cap && !self.evicting.swap(true, SeqCst) {
             // Off the caller's (async) thread: an eviction walks the whole directory.
             let me = self.clone();
             let spawned = std::thread::Builder::new().name("pgh200-disk-evict".into()).spawn(move || {
-                // Values written while it ran count too: again until the tier is under its bound.
+                // Values written while it ran count too: again until the tier is under its bound,
+                // and once more if a write pushed it over just as this one was finishing.
                 loop {
-                    me.evict();
-                    if me.approx.load(Relaxed) <= me.cap {
+                    while {
+                        me.evict();
+                        me.approx.load(Relaxed) > me.cap
+                    } {}
+                    me.evicting.store(false, SeqCst);
+                    if me.approx.load(SeqCst) <= me.cap || me.evicting.swap(true, SeqCst) {
                         break;
                     }
                 }
-                me.evicting.store(false, Relaxed);
             });
             if spawned.is_err() {
                 self.evict();
