@@ -69,6 +69,8 @@ pub(crate) struct DiskTier {
     cap: u64,
     /// What this process believes the tier holds: a scan at start plus what it wrote since.
     approx: AtomicU64,
+    /// Bytes this process ever wrote (an eviction's scan adds what was written while it ran).
+    written: AtomicU64,
     /// Whether an eviction is running (on a thread of its own, off the async workers).
     evicting: AtomicBool,
     /// Held while an eviction or a clear walks the files.
@@ -166,6 +168,7 @@ impl DiskTier {
             root,
             cap,
             approx: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             evicting: AtomicBool::new(false),
             walk: Mutex::new(()),
             seq: AtomicU64::new(0),
@@ -255,6 +258,7 @@ impl DiskTier {
             return Err(e);
         }
         let n = value.len() as u64;
+        self.written.fetch_add(n, SeqCst);
         // SeqCst with the eviction thread's last look: either it sees this write or this sees it done.
         if self.approx.fetch_add(n, SeqCst) + n > self.cap && !self.evicting.swap(true, SeqCst) {
             // Off the caller's (async) thread: an eviction walks the whole directory.
@@ -380,6 +384,9 @@ impl DiskTier {
     /// eviction at a time in this process; others may run theirs: unlinking twice is harmless).
     fn evict(&self) {
         let _walk = self.walk.lock().expect("walk lock");
+        // What is written while the scan runs may be missed by it: counted from `written` instead
+        // (a file both seen and counted is counted twice, which only evicts a little early).
+        let before = self.written.load(SeqCst);
         let mut files = self.files(None);
         let mut total: u64 = files.iter().map(|f| f.1).sum();
         let low = self.cap / 10 * 9;
@@ -395,7 +402,7 @@ impl DiskTier {
             }
             tracing::debug!(root = %self.root.display(), bytes = total, "disk cache: evicted down to its bound");
         }
-        self.approx.store(total, Relaxed);
+        self.approx.store(total + (self.written.load(SeqCst) - before), SeqCst);
         self.sweep_locks();
     }
 

@@ -197,30 +197,9 @@ impl BarColumns {
     /// # Errors
     /// What is inconsistent, naming the column.
     pub fn check(&self) -> Result<(), String> {
-        let rows = self.t.len();
-        let lens = [
-            ("o", self.o.len()),
-            ("h", self.h.len()),
-            ("l", self.l.len()),
-            ("c", self.c.len()),
-            ("v", self.v.len()),
-            ("vw", self.vw.len()),
-            ("n", self.n.len()),
-        ];
-        if let Some((name, len)) = lens.iter().find(|(_, len)| *len != rows) {
-            return Err(format!("column {name} has {len} rows, t has {rows}"));
-        }
-        let o = &self.offsets;
-        if o.len() != self.tickers.len() + 1 {
-            return Err(format!("{} offsets for {} tickers", o.len(), self.tickers.len()));
-        }
-        if o[0] != 0 || o[o.len() - 1] as usize != rows {
-            return Err(format!("offsets must run from 0 to {rows}"));
-        }
-        if o.windows(2).any(|w| w[1] < w[0]) {
-            return Err("offsets decrease".into());
-        }
-        Ok(())
+        let lens = [self.o.len(), self.h.len(), self.l.len(), self.c.len(), self.v.len(), self.vw.len(), self.n.len()];
+        check_lengths(self.t.len(), lens)?;
+        check_offsets(self.tickers.len(), &self.offsets, self.t.len())
     }
 
     /// Row offsets, `num_series() + 1` entries starting at 0.
@@ -358,21 +337,34 @@ impl ArchivedBarColumns {
     /// # Errors
     /// What is inconsistent.
     pub fn check(&self) -> Result<(), String> {
-        let rows = self.t.len();
-        let lens = [
-            ("o", self.o.len()),
-            ("h", self.h.len()),
-            ("l", self.l.len()),
-            ("c", self.c.len()),
-            ("v", self.v.len()),
-            ("vw", self.vw.len()),
-            ("n", self.n.len()),
-        ];
-        if let Some((name, len)) = lens.iter().find(|(_, len)| *len != rows) {
-            return Err(format!("column {name} has {len} rows, t has {rows}"));
-        }
-        check_series(self.tickers.iter().map(|t| t.as_str()), self.offsets.as_slice(), rows)
+        let lens = [self.o.len(), self.h.len(), self.l.len(), self.c.len(), self.v.len(), self.vw.len(), self.n.len()];
+        check_lengths(self.t.len(), lens)?;
+        check_series(self.tickers.iter().map(|t| t.as_str()), self.offsets.as_slice(), self.t.len())
     }
+}
+
+/// Whether every column after `t` (`o, h, l, c, v, vw, n`, in that order) has `rows` rows.
+fn check_lengths(rows: usize, lens: [usize; 7]) -> Result<(), String> {
+    const NAMES: [&str; 7] = ["o", "h", "l", "c", "v", "vw", "n"];
+    match NAMES.iter().zip(lens).find(|(_, len)| *len != rows) {
+        Some((name, len)) => Err(format!("column {name} has {len} rows, t has {rows}")),
+        None => Ok(()),
+    }
+}
+
+/// Whether series boundaries are consistent with `rows` rows: one more offset than `tickers`,
+/// running from 0 to `rows` without decreasing.
+fn check_offsets(tickers: usize, offsets: &[u32], rows: usize) -> Result<(), String> {
+    if offsets.len() != tickers + 1 {
+        return Err(format!("{} offsets for {tickers} tickers", offsets.len()));
+    }
+    if offsets[0] != 0 || offsets[offsets.len() - 1] as usize != rows {
+        return Err(format!("offsets must run from 0 to {rows}"));
+    }
+    if offsets.windows(2).any(|w| w[1] < w[0]) {
+        return Err("offsets decrease".into());
+    }
+    Ok(())
 }
 
 /// Whether archived series boundaries are consistent with `rows` rows: one more offset than
@@ -382,15 +374,8 @@ pub(crate) fn check_series<'a>(
     offsets: &[rkyv::rend::u32_le],
     rows: usize,
 ) -> Result<(), String> {
-    if offsets.len() != tickers.len() + 1 {
-        return Err(format!("{} offsets for {} tickers", offsets.len(), tickers.len()));
-    }
-    if offsets[0].to_native() != 0 || offsets[offsets.len() - 1].to_native() as usize != rows {
-        return Err(format!("offsets must run from 0 to {rows}"));
-    }
-    if offsets.windows(2).any(|w| w[1].to_native() < w[0].to_native()) {
-        return Err("offsets decrease".into());
-    }
+    let native: Vec<u32> = offsets.iter().map(|o| o.to_native()).collect();
+    check_offsets(tickers.len(), &native, rows)?;
     for t in tickers {
         t.parse::<Ticker>().map_err(|e| format!("ticker {t:?}: {e}"))?;
     }
