@@ -199,7 +199,7 @@ impl BarColumns {
     pub fn check(&self) -> Result<(), String> {
         let lens = [self.o.len(), self.h.len(), self.l.len(), self.c.len(), self.v.len(), self.vw.len(), self.n.len()];
         check_lengths(self.t.len(), lens)?;
-        check_offsets(self.tickers.len(), &self.offsets, self.t.len())
+        check_offsets(self.tickers.len(), &self.offsets, self.t.len(), |o| o)
     }
 
     /// Row offsets, `num_series() + 1` entries starting at 0.
@@ -354,14 +354,14 @@ fn check_lengths(rows: usize, lens: [usize; 7]) -> Result<(), String> {
 
 /// Whether series boundaries are consistent with `rows` rows: one more offset than `tickers`,
 /// running from 0 to `rows` without decreasing.
-fn check_offsets(tickers: usize, offsets: &[u32], rows: usize) -> Result<(), String> {
+fn check_offsets<O: Copy>(tickers: usize, offsets: &[O], rows: usize, native: impl Fn(O) -> u32) -> Result<(), String> {
     if offsets.len() != tickers + 1 {
         return Err(format!("{} offsets for {tickers} tickers", offsets.len()));
     }
-    if offsets[0] != 0 || offsets[offsets.len() - 1] as usize != rows {
+    if native(offsets[0]) != 0 || native(offsets[offsets.len() - 1]) as usize != rows {
         return Err(format!("offsets must run from 0 to {rows}"));
     }
-    if offsets.windows(2).any(|w| w[1] < w[0]) {
+    if offsets.windows(2).any(|w| native(w[1]) < native(w[0])) {
         return Err("offsets decrease".into());
     }
     Ok(())
@@ -374,8 +374,7 @@ pub(crate) fn check_series<'a>(
     offsets: &[rkyv::rend::u32_le],
     rows: usize,
 ) -> Result<(), String> {
-    let native: Vec<u32> = offsets.iter().map(|o| o.to_native()).collect();
-    check_offsets(tickers.len(), &native, rows)?;
+    check_offsets(tickers.len(), offsets, rows, rkyv::rend::u32_le::to_native)?;
     for t in tickers {
         t.parse::<Ticker>().map_err(|e| format!("ticker {t:?}: {e}"))?;
     }
