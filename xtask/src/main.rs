@@ -162,13 +162,16 @@ fn ci() -> ExitCode {
         eprintln!("xtask ci: {e}");
         return ExitCode::FAILURE;
     }
-    match pyenv::ensure() {
-        Ok(env) => println!("xtask ci: Python steps run in {}", env.dir().display()),
+    let env = match pyenv::ensure() {
+        Ok(env) => {
+            println!("xtask ci: Python steps run in {}", env.dir().display());
+            env
+        }
         Err(e) => {
             eprintln!("xtask ci: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let steps: &[&[&str]] = &[
         &["fmt", "--all", "--check"],
         &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
@@ -179,6 +182,16 @@ fn ci() -> ExitCode {
             eprintln!("xtask ci: `cargo {}` failed", step.join(" "));
             return ExitCode::FAILURE;
         }
+    }
+    // The Python package: a dev-profile build (the debug artifacts of `cargo test` are reused)
+    // into the venv, then its pytest suite against the installed package.
+    if let Err(e) = pyenv::install_package(env, "dev") {
+        eprintln!("xtask ci: {e}");
+        return ExitCode::FAILURE;
+    }
+    if !pyenv::package_tests(env) {
+        eprintln!("xtask ci: the Python package's tests failed");
+        return ExitCode::FAILURE;
     }
     if cuda::kernels(&["--check"]) != ExitCode::SUCCESS {
         eprintln!("xtask ci: the embedded PTX is not what kernels/*.cu give: run `cargo xtask kernels`");

@@ -119,6 +119,40 @@ fn make_ready(requirements: &Path, dir: &Path) -> Result<PyEnv, String> {
     Ok(env)
 }
 
+/// The Python package's crate, relative to the workspace root.
+pub const PACKAGE: &str = "crates/polygon-gh200-py";
+
+/// Builds the Python package (`polygon_gh200`) with maturin into the venv, in `profile` (`dev`
+/// for the tests: it reuses the workspace's debug build; `release` for the benchmarks), in the
+/// resolved target directory.
+///
+/// # Errors
+/// When maturin fails; its output says why.
+pub fn install_package(env: &PyEnv, profile: &str) -> Result<(), String> {
+    let manifest = crate::root().join(PACKAGE).join("Cargo.toml");
+    let maturin = env.dir().join("bin/maturin");
+    println!("$ maturin develop --profile {profile} -m {}", manifest.display());
+    let mut cmd = Command::new(&maturin);
+    env.apply(&mut cmd)
+        .args(["develop", "--locked", "--profile", profile, "-m"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", crate::target_dir());
+    if !cmd.status().is_ok_and(|s| s.success()) {
+        return Err(format!("`maturin develop` of {PACKAGE} into {} failed", env.dir().display()));
+    }
+    Ok(())
+}
+
+/// The package's tests (pytest, against the installed package, the in-process simulator and the
+/// real Redis).
+pub fn package_tests(env: &PyEnv) -> bool {
+    let tests = crate::root().join(PACKAGE).join("tests");
+    println!("$ python -m pytest {}", tests.display());
+    let mut cmd = Command::new(env.python());
+    env.apply(&mut cmd).args(["-m", "pytest", "-q", "-p", "no:cacheprovider"]).arg(&tests);
+    cmd.status().is_ok_and(|s| s.success())
+}
+
 /// The venv was made from exactly `wanted` and its interpreter still runs (a venv outlives the
 /// Python it was made from only as a dangling link).
 fn is_ready(dir: &Path, wanted: &str) -> bool {

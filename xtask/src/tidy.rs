@@ -95,7 +95,15 @@ fn facade_depends_directly_only_on_its_few_external_crates() {
 fn cli_reaches_the_layers_only_through_the_facade() {
     enforce(
         "the CLI (polygon-gh200-cli) depends directly on no layer crate: it calls the facade",
-        cli_violations(all_features()),
+        cli_violations(all_features(), "polygon-gh200-cli"),
+    );
+}
+
+#[test]
+fn python_package_reaches_the_layers_only_through_the_facade() {
+    enforce(
+        "the Python package (polygon-gh200-py) depends directly on no layer crate: it wraps the facade",
+        cli_violations(all_features(), "polygon-gh200-py"),
     );
 }
 
@@ -207,12 +215,13 @@ fn facade_violations(m: &Metadata) -> Vec<String> {
         .collect()
 }
 
-fn cli_violations(m: &Metadata) -> Vec<String> {
-    let Some(cli) = m.member("polygon-gh200-cli") else { return vec!["no workspace member polygon-gh200-cli".into()] };
+/// The direct layer dependencies of `member` (the CLI, the Python package: front ends of the facade).
+fn cli_violations(m: &Metadata, member: &str) -> Vec<String> {
+    let Some(cli) = m.member(member) else { return vec![format!("no workspace member {member}")] };
     cli.deps
         .iter()
         .filter(|d| d.kind == Kind::Normal && BEHIND_FACADE.contains(&d.name.as_str()))
-        .map(|d| format!("polygon-gh200-cli depends directly on {}: use what polygon-gh200 re-exports", d.name))
+        .map(|d| format!("{member} depends directly on {}: use what polygon-gh200 re-exports", d.name))
         .collect()
 }
 
@@ -781,9 +790,10 @@ mod checks_can_fail {
             &[],
         );
         assert_eq!(
-            cli_violations(&m),
+            cli_violations(&m, "polygon-gh200-cli"),
             ["polygon-gh200-cli depends directly on polygon-model: use what polygon-gh200 re-exports"]
         );
+        assert_eq!(cli_violations(&m, "polygon-gh200-py"), ["no workspace member polygon-gh200-py"]);
     }
 
     /// Feature entries of every form name their dependency; the default's closure follows features.

@@ -196,7 +196,7 @@ async fn cache(action: CacheAction, config: Option<&std::path::Path>) -> Result<
     let where_ = config.redis_url.as_deref().map(polygon_gh200::cache::redact_url);
     let disk_dir = config.cache_dir.clone().filter(|_| config.cache_disk);
     let cache = config.cache_builder().build().await.map_err(|e| Failure::usage(format!("cache: {e}")))?;
-    let redis_up = wait_for_redis(&cache).await;
+    let redis_up = polygon_gh200::demo::wait_for_redis(&cache).await;
     let redis_down = || Failure::failed(format!("Redis at {} is not answering", where_.as_deref().unwrap_or("")));
     let result = match action {
         CacheAction::Stats { .. } => {
@@ -245,17 +245,4 @@ async fn cache(action: CacheAction, config: Option<&std::path::Path>) -> Result<
     };
     cache.shutdown().await;
     result.map(|()| ExitCode::SUCCESS)
-}
-
-/// Whether Redis answers within a second (the cache connects in the background).
-pub async fn wait_for_redis(cache: &polygon_gh200::cache::Cache) -> bool {
-    use polygon_gh200::cache::RedisStatus;
-    for _ in 0..20 {
-        match cache.redis_status() {
-            RedisStatus::Up => return true,
-            RedisStatus::Disabled => return false,
-            RedisStatus::Down => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    }
-    false
 }

@@ -147,6 +147,37 @@ fn parse_secs(
 }
 
 impl Config {
+    /// Every variable [`Config`] reads (`MASSIVE_API_KEY` is another name of `POLYGON_API_KEY`):
+    /// what the CLI's flags and Python's keyword arguments may set.
+    pub const VARIABLES: &'static [&'static str] = &[
+        "POLYGON_API_KEY",
+        "POLYGON_BASE_URL",
+        "POLYGON_RATE_LIMIT",
+        "POLYGON_CA_CERT",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_DB",
+        "REDIS_CLUSTER",
+        "REDIS_TTL",
+        "CACHE_MEMORY_MB",
+        "CACHE_NAMESPACE",
+        "CACHE_DISK",
+        "CACHE_DIR",
+        "CACHE_DISK_MB",
+        "MAX_CONNECTIONS",
+        "MAX_POOL_SIZE",
+        "CONNECTION_TIMEOUT",
+        "MAX_RETRIES",
+        "RETRY_BACKOFF_FACTOR",
+        "MAX_BODY_MB",
+        "MAX_WORKERS",
+        "BATCH_SIZE",
+        "QUEUE_SIZE",
+        "GPU_BACKEND",
+        "GPU_MEMORY",
+    ];
+
     /// Reads the environment (and the TOML file named by `POLYGON_GH200_CONFIG`, if set).
     ///
     /// # Errors
@@ -404,6 +435,25 @@ impl Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// `VARIABLES` is exactly what `from_lookup` reads: a new setting added to one and not the
+    /// other fails here (the CLI's flags and Python's keywords check names against it).
+    #[test]
+    fn variables_lists_every_setting_read() {
+        let asked = std::cell::RefCell::new(Vec::<String>::new());
+        Config::from_lookup(&|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let mut asked = asked.into_inner();
+        asked.retain(|n| n != "MASSIVE_API_KEY");
+        asked.sort();
+        asked.dedup();
+        let mut listed: Vec<String> = Config::VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        listed.sort();
+        assert_eq!(asked, listed);
+    }
 
     fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

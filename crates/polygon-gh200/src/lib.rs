@@ -6,6 +6,9 @@
 //! module (or its own crate).
 
 mod config;
+/// The demo: the whole pipeline against the in-process simulator, cold then warm.
+#[cfg(feature = "demo")]
+pub mod demo;
 mod source;
 
 pub use config::{Config, ConfigError, GpuBackend, GpuMemory};

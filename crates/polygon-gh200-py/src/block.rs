@@ -1,0 +1,112 @@
+//! Running the facade's futures from Python: on one process-wide tokio runtime, with the GIL
+//! released, so other Python threads keep running; Ctrl-C (and a [`Cancel`] set from another
+//! thread, which is how the asyncio variants cancel) is checked every [`TICK`], and ends the call
+//! by dropping its future, which cancels the requests in flight. A panic becomes an exception.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::errors;
+
+/// How often a blocked call looks at Python's signal flags and its [`Cancel`].
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// The runtime every call runs on (the simulator's server too): a worker per core.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("polygon-gh200")
+            .build()
+            .expect("a tokio runtime (threads and an epoll instance) can be made")
+    })
+}
+
+/// A flag another thread sets to end a call in progress (`CancelledError` in that call).
+#[pyclass(frozen, module = "polygon_gh200._native")]
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl Cancel {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ends the call this was given to at its next check (within 50 ms).
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `set` was called.
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+enum Stop {
+    Signal(PyErr),
+    Cancelled,
+}
+
+/// Runs `fut` to completion with the GIL released. Every [`TICK`] it checks Python's signals
+/// (Ctrl-C raises `KeyboardInterrupt` here, in the main thread) and `cancel`; either ends the call
+/// at once, dropping `fut`.
+///
+/// # Errors
+/// The signal handler's exception (`KeyboardInterrupt`), `CancelledError` when `cancel` was set,
+/// `PolygonError` when the work panicked.
+pub fn block<F>(py: Python<'_>, cancel: Option<&Cancel>, fut: F) -> PyResult<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    let flag = cancel.map(|c| c.flag.clone());
+    let outcome = py.detach(move || {
+        std::panic::catch_unwind(AssertUnwindSafe(move || {
+            runtime().block_on(async move {
+                let fut = std::pin::pin!(fut);
+                let mut fut = fut;
+                let mut tick = tokio::time::interval(TICK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        biased;
+                        out = &mut fut => return Ok(out),
+                        _ = tick.tick() => {
+                            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                                return Err(Stop::Signal(e));
+                            }
+                            if flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+                                return Err(Stop::Cancelled);
+                            }
+                        }
+                    }
+                }
+            })
+        }))
+    });
+    match outcome {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(Stop::Signal(e))) => Err(e),
+        Ok(Err(Stop::Cancelled)) => Err(errors::new(py, "CancelledError", "the call was cancelled".into())),
+        Err(panic) => Err(errors::panicked(py, &*panic)),
+    }
+}
+
+/// Runs `f` with the GIL released, a panic becoming an exception (for CPU work: indicators).
+///
+/// # Errors
+/// `PolygonError` when `f` panicked.
+pub fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(move || std::panic::catch_unwind(AssertUnwindSafe(f))).map_err(|panic| errors::panicked(py, &*panic))
+}
