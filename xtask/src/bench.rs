@@ -1,7 +1,8 @@
-//! `cargo xtask bench <enhanced|scaling-test|large-scale>`: builds the release binaries, starts a
+//! `cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli|python>`: builds the release binaries, starts a
 //! simulator process (TLS, 20 ms latency) and a redis-server of its own on a free port (when one is
 //! installed; else the memory tier is used and said), runs the driver
-//! (`crates/polygon-gh200/examples/bench.rs`), and leaves JSON in `target/bench/<mode>.json`
+//! (`crates/polygon-gh200/examples/bench.rs`; for `python`, the package built in release into the
+//! venv and `xtask/bench_python_package.py`), and leaves JSON in `target/bench/<mode>.json`
 //! (`target/` is the resolved target directory). The official client's rows run in the Python
 //! venv (`crate::pyenv`), on the driver's PATH.
 
@@ -23,11 +24,11 @@ fn free_port() -> u16 {
 
 pub fn run(args: &[&str]) -> ExitCode {
     let Some(&mode) = args.first() else {
-        eprintln!("usage: cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli> [--latency-ms N]");
+        eprintln!("usage: cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli|python> [--latency-ms N]");
         return ExitCode::from(2);
     };
-    if !["enhanced", "scaling-test", "large-scale", "fetch-cli"].contains(&mode) {
-        eprintln!("xtask bench: unknown mode {mode:?}: enhanced, scaling-test, large-scale or fetch-cli");
+    if !["enhanced", "scaling-test", "large-scale", "fetch-cli", "python"].contains(&mode) {
+        eprintln!("xtask bench: unknown mode {mode:?}: enhanced, scaling-test, large-scale, fetch-cli or python");
         return ExitCode::from(2);
     }
     let latency = args.iter().position(|a| *a == "--latency-ms").and_then(|i| args.get(i + 1)).copied().unwrap_or("20");
@@ -45,6 +46,17 @@ pub fn run(args: &[&str]) -> ExitCode {
         &["build", "--release", "--locked", "-p", "polygon-gh200", "--example", "bench"][..],
     ] {
         if !crate::cargo(build) {
+            return ExitCode::FAILURE;
+        }
+    }
+    if mode == "python" {
+        // The package as users install it: a release build, into the venv.
+        let Some(env) = python else {
+            eprintln!("xtask bench python: needs the Python venv");
+            return ExitCode::FAILURE;
+        };
+        if let Err(e) = crate::pyenv::install_package(env, "release") {
+            eprintln!("xtask bench python: {e}");
             return ExitCode::FAILURE;
         }
     }
@@ -102,15 +114,27 @@ pub fn run(args: &[&str]) -> ExitCode {
     println!(
         "xtask bench {mode}: simulator {url} (TLS, {latency} ms a request, {connect} ms more a new connection), redis {redis_url}"
     );
-    let mut driver = Command::new(target.join("release/examples/bench"));
-    driver
-        .arg(mode)
-        .args(["--base-url", &url, "--ca", &cert, "--redis-url", &redis_url, "--latency-ms", latency])
-        .arg("--out")
-        .arg(&json);
-    if let Some(env) = python {
-        env.apply(&mut driver).arg("--python");
-    }
+    let mut driver = if mode == "python" {
+        // From one Python process: xtask/bench_python_package.py, in the venv.
+        let env = python.expect("checked above");
+        let mut c = Command::new(env.python());
+        env.apply(&mut c)
+            .arg(crate::root().join("xtask/bench_python_package.py"))
+            .args(["--base", &url, "--ca", &cert, "--key", "bench-key", "--redis", &redis_url])
+            .arg("--out")
+            .arg(&json);
+        c
+    } else {
+        let mut c = Command::new(target.join("release/examples/bench"));
+        c.arg(mode)
+            .args(["--base-url", &url, "--ca", &cert, "--redis-url", &redis_url, "--latency-ms", latency])
+            .arg("--out")
+            .arg(&json);
+        if let Some(env) = python {
+            env.apply(&mut c).arg("--python");
+        }
+        c
+    };
     let ok = driver.status().is_ok_and(|s| s.success());
     drop(redis);
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }

@@ -20,11 +20,11 @@ const USAGE: &str = "usage: cargo xtask <command>
 Build outputs go to the target directory (CARGO_TARGET_DIR, else cargo's own); `target/` below
 means that directory.
 
-  bench MODE         enhanced | scaling-test | large-scale | fetch-cli: measured against a
+  bench MODE         enhanced | scaling-test | large-scale | fetch-cli | python: measured against a
                      simulator process and a redis-server of its own; JSON in target/bench/
   ci                 checks the system packages the suite needs, makes the Python venv
                      (py-env), then formatting, clippy (-D warnings), the whole test suite, the
-                     embedded PTX check, the CUDA build (stub driver) and a minute of each fuzz
+                     Python package (built into the venv) and its pytest suite, the embedded PTX check, the CUDA build (stub driver) and a minute of each fuzz
                      target, as CI runs them
   py-env             create or update target/py-venv (python3 -m venv, the exact pins of
                      xtask/requirements.txt; remade only when that file changes); prints its path

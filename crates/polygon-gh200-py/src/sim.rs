@@ -59,6 +59,14 @@ impl Simulator {
         Ok(Simulator { handle: Mutex::new(Some(handle)), url })
     }
 
+    /// The first `n` tickers of the simulator's universe (all of them when `None`), in its order.
+    #[staticmethod]
+    #[pyo3(signature = (n=None))]
+    fn universe(n: Option<usize>) -> Vec<String> {
+        let u = polygon_sim::market::Universe::get();
+        u.profiles().iter().take(n.unwrap_or(usize::MAX)).map(|p| p.ticker.clone()).collect()
+    }
+
     /// Requests served so far, and more counters, as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);

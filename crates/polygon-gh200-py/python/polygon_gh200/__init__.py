@@ -598,6 +598,15 @@ class Simulator:
     ):
         self._sim = _native.Simulator(latency_ms, rate_limit, fault_rate, api_key, list(fail_tickers), seed, jitter_ms)
 
+    @staticmethod
+    def tickers(n: Optional[int] = None) -> List[str]:
+        """The simulator's tickers (the first ``n``, or all), in its order.
+
+        >>> Simulator.tickers(3)
+        ['AAPL', 'MSFT', 'GOOGL']
+        """
+        return _native.Simulator.universe(n)
+
     @property
     def url(self) -> str:
         """The base URL to give ``PolygonDataSource(base_url=...)`` (or the official client)."""
