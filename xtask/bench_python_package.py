@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -71,14 +70,24 @@ def bars_of(result):
 
 
 MEMORY_CHILD = """
-import json, resource, sys
+import json, sys
 import polygon_gh200 as pg
+
+
+def hwm_kib():
+    # The high-water mark of this process's own memory (VmHWM; ru_maxrss would carry the
+    # parent's peak over fork and exec).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+
 a = json.loads(sys.argv[1])
 c = pg.PolygonDataSource(**a["settings"])
 c.get_aggregates("AAPL", 1, "minute", a["from"], a["from"])  # everything loaded and set up
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm_kib()
 df = c.{call}(a["tickers"], from_date=a["from"], to_date=a["to"])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = hwm_kib()
 rows = len(df) if not isinstance(df, dict) else sum(len(x) for x in df.values())
 print(json.dumps({{"peak_kib": after - before, "rows": rows}}))
 """

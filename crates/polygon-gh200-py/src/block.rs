@@ -67,21 +67,29 @@ enum Stop {
 /// `PolygonError` when the work panicked.
 pub fn block<F>(py: Python<'_>, cancel: Option<&Cancel>, fut: F) -> PyResult<F::Output>
 where
-    F: Future + Send,
-    F::Output: Send,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
 {
     let flag = cancel.map(|c| c.flag.clone());
     let outcome = py.detach(move || {
         std::panic::catch_unwind(AssertUnwindSafe(move || {
             runtime().block_on(async move {
-                let fut = std::pin::pin!(fut);
-                let mut fut = fut;
+                // On a worker, not on this (the caller's) thread, which only waits and checks
+                // signals: the work's own tasks and what it runs inline share the workers alike.
+                // Dropping the guard (Ctrl-C, cancel) aborts it.
+                let mut fut = Abort(tokio::spawn(fut));
                 let mut tick = tokio::time::interval(TICK);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         biased;
-                        out = &mut fut => return Ok(out),
+                        out = &mut fut.0 => match out {
+                            Ok(out) => return Ok(out),
+                            Err(e) => match e.try_into_panic() {
+                                Ok(panic) => std::panic::resume_unwind(panic),
+                                Err(_) => return Err(Stop::Cancelled), // the runtime is shutting down
+                            },
+                        },
                         _ = tick.tick() => {
                             if let Err(e) = Python::attach(|py| py.check_signals()) {
                                 return Err(Stop::Signal(e));
@@ -100,6 +108,15 @@ where
         Ok(Err(Stop::Signal(e))) => Err(e),
         Ok(Err(Stop::Cancelled)) => Err(errors::new(py, "CancelledError", "the call was cancelled".into())),
         Err(panic) => Err(errors::panicked(py, &*panic)),
+    }
+}
+
+/// A task aborted when dropped.
+struct Abort<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Abort<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
