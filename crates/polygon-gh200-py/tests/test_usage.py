@@ -208,3 +208,46 @@ def test_the_demo_runs_from_python(tmp_path):
     assert "API requests" in out.stdout
     bad = subprocess.run([*args[:4], "--tickers", "0"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--tickers 0" in bad.stderr
+
+
+def _public(cls):
+    """The public members a class of ours defines (not those it inherits from dict)."""
+    for c in cls.__mro__:
+        if c.__module__.startswith("polygon_gh200"):
+            for name, member in vars(c).items():
+                if not name.startswith("_"):
+                    yield name, member
+
+
+def test_every_public_function_has_a_docstring_with_an_example():
+    missing = []
+    for name in pg.__all__:
+        obj = getattr(pg, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            continue  # the exception classes: documented in polygon_gh200.errors, whose docstring has the example
+        if not callable(obj):
+            continue
+        if ">>>" not in (obj.__doc__ or ""):
+            missing.append(name)
+        if isinstance(obj, type):
+            for attr, member in _public(obj):
+                target = member.fget if isinstance(member, property) else member
+                target = target.__func__ if isinstance(target, staticmethod) else target
+                if callable(target) and ">>>" not in (getattr(target, "__doc__", "") or ""):
+                    missing.append(f"{name}.{attr}")
+    assert missing == []
+    assert ">>>" in pg.errors.__doc__
+
+
+def test_the_package_ships_its_types():
+    import importlib.resources
+
+    files = importlib.resources.files("polygon_gh200")
+    assert (files / "py.typed").is_file() and (files / "_native.pyi").is_file()
+
+
+def test_doctests_of_the_runnable_examples():
+    import doctest
+
+    failures, tried = doctest.testmod(pg, optionflags=doctest.ELLIPSIS, extraglobs={"pg": pg})
+    assert tried > 5 and failures == 0

@@ -80,7 +80,11 @@ _SETTINGS: Dict[str, str] = dict(_native.settings())
 
 
 class FetchWarning(UserWarning):
-    """Emitted once per batch in which some tickers failed; it names them."""
+    """Emitted once per batch in which some tickers failed; it names them.
+
+    >>> import warnings
+    >>> warnings.simplefilter("error", FetchWarning)  # doctest: +SKIP
+    """
 
 
 def _setting(name: str, value: Any) -> str:
@@ -177,8 +181,12 @@ class BatchResult(dict):
 
 class Chunk:
     """One streamed chunk: ``.frame``, the long frame of up to ``BATCH_SIZE`` tickers (with a
-    ``ticker`` column, and the indicator columns when asked), and ``.errors``, the chunk's failed
-    tickers with their exceptions."""
+    ``ticker`` column, and the indicator columns when asked), ``.tickers``, the tickers in it, and
+    ``.errors``, the chunk's failed tickers with their exceptions.
+
+    >>> for chunk in client.stream(tickers):  # doctest: +SKIP
+    ...     print(chunk.tickers[:3], len(chunk.frame), list(chunk.errors))
+    """
 
     __slots__ = ("frame", "errors", "tickers")
 
@@ -215,7 +223,10 @@ class _ChunkIterator:
         return c
 
     def close(self):
-        """Stops fetching."""
+        """Stops fetching (leaving a loop early does it too).
+
+        >>> it = client.stream(tickers); next(it); it.close()  # doctest: +SKIP
+        """
         self._s.close()
 
     def __enter__(self):
@@ -259,7 +270,11 @@ class PolygonDataSource:
     # ---- lifecycle ----
 
     def close(self) -> None:
-        """Cancels work in flight, stops the pipeline and closes Redis. Idempotent."""
+        """Cancels work in flight, stops the pipeline and closes Redis. Idempotent.
+
+        >>> client = PolygonDataSource(redis_url="off", cache_disk=False)
+        >>> client.close(); client.close()
+        """
         if not self._closed:
             self._closed = True
             self._src.close()
@@ -603,21 +618,36 @@ class Simulator:
         """The simulator's tickers (the first ``n``, or all), in its order.
 
         >>> Simulator.tickers(3)
-        ['AAPL', 'MSFT', 'GOOGL']
+        ['AAA', 'AABU', 'AABX']
+        >>> "AAPL" in Simulator.tickers()
+        True
         """
         return _native.Simulator.universe(n)
 
     @property
     def url(self) -> str:
-        """The base URL to give ``PolygonDataSource(base_url=...)`` (or the official client)."""
+        """The base URL to give ``PolygonDataSource(base_url=...)`` (or the official client).
+
+        >>> with Simulator() as sim:
+        ...     sim.url.startswith("http://127.0.0.1:")
+        True
+        """
         return self._sim.url
 
     def stats(self) -> Dict[str, int]:
-        """Requests served so far (``requests``, ``aggs``), connections, most in flight."""
+        """Requests served so far (``requests``, ``aggs``), connections, most in flight.
+
+        >>> with Simulator() as sim:
+        ...     sim.stats()["requests"]
+        0
+        """
         return self._sim.stats()
 
     def close(self) -> None:
-        """Stops serving. Idempotent."""
+        """Stops serving. Idempotent.
+
+        >>> sim = Simulator(); sim.close(); sim.close()
+        """
         self._sim.close()
 
     def __enter__(self) -> "Simulator":
