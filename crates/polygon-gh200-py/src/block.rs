@@ -5,8 +5,8 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -16,16 +16,76 @@ use crate::errors;
 /// How often a blocked call looks at Python's signal flags and its [`Cancel`].
 pub const TICK: Duration = Duration::from_millis(50);
 
-/// The runtime every call runs on (the simulator's server too): a worker per core.
+/// The runtime every call runs on (the simulator's server too): a worker per core, one per
+/// process. A child forked from a process that had one (`multiprocessing`'s default start method
+/// on Linux) inherits it without its threads, where every call would wait forever: the child
+/// makes its own (the parent's is left alone, never dropped, since its threads are not there).
 pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("polygon-gh200")
-            .build()
-            .expect("a tokio runtime (threads and an epoll instance) can be made")
-    })
+    // No lock: one held by another thread at the fork would stay held in the child.
+    static CURRENT: AtomicPtr<(u32, tokio::runtime::Runtime)> = AtomicPtr::new(std::ptr::null_mut());
+    let pid = std::process::id();
+    let seen = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer is one of the leaked boxes below, never freed.
+    if let Some((owner, rt)) = unsafe { seen.as_ref() }
+        && *owner == pid
+    {
+        return rt;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("polygon-gh200")
+        .build()
+        .expect("a tokio runtime (threads and an epoll instance) can be made");
+    let made = Box::into_raw(Box::new((pid, rt)));
+    match CURRENT.compare_exchange(seen, made, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `made` was just leaked from a Box and is never freed; the one it replaced
+        // (another process's) is leaked too.
+        Ok(_) => unsafe { &(*made).1 },
+        Err(winner) => {
+            // Another thread of this process made one first: use it, drop ours (not inside any
+            // runtime here, so dropping is allowed).
+            // SAFETY: `made` is ours alone, never published.
+            drop(unsafe { Box::from_raw(made) });
+            // SAFETY: as above: a leaked box, never freed.
+            unsafe { &(*winner).1 }
+        }
+    }
+}
+
+/// The process a handle was made in; using it in another (a forked child) is an error, not a hang.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner(u32);
+
+impl Owner {
+    /// This process.
+    pub fn here() -> Self {
+        Owner(std::process::id())
+    }
+
+    /// `Ok(())` in the process that made the handle, `Err(())` elsewhere (no Python needed).
+    pub fn check_quiet(self) -> Result<(), ()> {
+        if self.0 == std::process::id() { Ok(()) } else { Err(()) }
+    }
+
+    /// `Ok` in the process that made the handle.
+    ///
+    /// # Errors
+    /// `PolygonError` in any other (a child forked after the handle was made).
+    pub fn check(self, py: Python<'_>, what: &str) -> PyResult<()> {
+        if self.0 == std::process::id() {
+            Ok(())
+        } else {
+            Err(errors::new(
+                py,
+                "PolygonError",
+                format!(
+                    "this {what} was made in process {} and cannot be used in process {} (a child forked after it was made): make a new one in this process",
+                    self.0,
+                    std::process::id()
+                ),
+            ))
+        }
+    }
 }
 
 /// A flag another thread sets to end a call in progress (`CancelledError` in that call).

@@ -8,13 +8,14 @@ use polygon_sim::SimHandle;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::block::{block, runtime};
+use crate::block::{Owner, block, runtime};
 use crate::errors;
 
 /// A running simulator (see `polygon_gh200.Simulator`).
 #[pyclass(frozen, module = "polygon_gh200._native")]
 #[derive(Debug)]
 pub struct Simulator {
+    owner: Owner,
     handle: Mutex<Option<SimHandle>>,
     #[pyo3(get)]
     url: String,
@@ -56,7 +57,7 @@ impl Simulator {
         let handle = block(py, None, async move { sim.spawn().await })?
             .map_err(|e| errors::new(py, "PolygonError", format!("simulator: {e}")))?;
         let url = handle.base_url().to_owned();
-        Ok(Simulator { handle: Mutex::new(Some(handle)), url })
+        Ok(Simulator { owner: Owner::here(), handle: Mutex::new(Some(handle)), url })
     }
 
     /// The first `n` tickers of the simulator's universe (all of them when `None`), in its order.
@@ -82,6 +83,7 @@ impl Simulator {
 
     /// Stops serving (idempotent).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.owner.check(py, "Simulator")?;
         let handle = self.handle.lock().expect("simulator lock").take();
         if let Some(h) = handle {
             block(py, None, h.shutdown())?;
@@ -92,6 +94,13 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        if self.owner.check_quiet().is_err() {
+            // A forked child's copy: the server lives in the parent; leak the handle here.
+            if let Some(h) = self.handle.get_mut().ok().and_then(Option::take) {
+                std::mem::forget(h);
+            }
+            return;
+        }
         if let Some(h) = self.handle.get_mut().ok().and_then(Option::take) {
             // Not inside a call: shut it down on the runtime without blocking the dropping thread.
             runtime().spawn(h.shutdown());

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::block::{Cancel, block, detached};
+use crate::block::{Cancel, Owner, block, detached};
 use crate::columns::{Bars, IndicatorColumns};
 use crate::errors;
 
@@ -40,6 +40,7 @@ fn range(py: Python<'_>, multiplier: u32, timespan: &str, from: &str, to: &str) 
 #[derive(Debug)]
 pub struct Source {
     inner: PolygonDataSource,
+    owner: Owner,
 }
 
 #[pymethods]
@@ -64,7 +65,7 @@ impl Source {
         let config =
             Config::load_with(file.as_deref(), &pairs).map_err(|e| errors::new(py, "ConfigError", e.to_string()))?;
         let inner = block(py, None, PolygonDataSource::new(config))?.map_err(|e| errors::to_py(py, &e))?;
-        Ok(Source { inner })
+        Ok(Source { inner, owner: Owner::here() })
     }
 
     /// One ticker's bars.
@@ -81,6 +82,7 @@ impl Source {
         cancel: Option<&Cancel>,
     ) -> PyResult<Bars> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         let ticker = ticker.to_owned();
         let got =
@@ -106,6 +108,7 @@ impl Source {
         cancel: Option<&Cancel>,
     ) -> PyResult<Vec<(String, bool, Bound<'py, PyAny>)>> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         let got = block(py, cancel, async move {
             src.get_aggregates_batch_with(&tickers, r.multiplier, r.timespan, r.from, r.to).await
@@ -137,6 +140,7 @@ impl Source {
     ) -> PyResult<(Bars, Errors<'py>)> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         let (tickers, mut failed) = self.valid_tickers(&tickers);
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         let got = block(py, cancel, async move {
             let mut rx = src.stream_bars(&tickers, r.multiplier, r.timespan, r.from, r.to)?;
@@ -174,6 +178,7 @@ impl Source {
     ) -> PyResult<Stream> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         let (tickers, failed) = self.valid_tickers(&tickers);
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         let rx = block(py, None, async move {
             if indicators {
@@ -183,7 +188,7 @@ impl Source {
             }
         })?
         .map_err(|e| errors::to_py(py, &e))?;
-        Ok(Stream { rx: Arc::new(Mutex::new(Some(rx))), invalid: std::sync::Mutex::new(failed) })
+        Ok(Stream { owner: Owner::here(), rx: Arc::new(Mutex::new(Some(rx))), invalid: std::sync::Mutex::new(failed) })
     }
 
     /// Indicators of columns given as little-endian bytes (`timestamp` as int64 Unix ms, the
@@ -221,6 +226,7 @@ impl Source {
                 bars.push_row(t[i], o[i], h[i], l[i], c[i], v[i], vw[i], polygon_gh200::model::N_ABSENT);
             }
         }
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         let out = detached(py, move || src.compute(&bars))?.map_err(|e| errors::to_py(py, &e))?;
         IndicatorColumns::from_indicators(py, out)
@@ -228,6 +234,7 @@ impl Source {
 
     /// The name of the indicator backend (building it if needed).
     fn backend(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         let b = detached(py, move || src.backend())?.map_err(|e| errors::to_py(py, &e))?;
         Ok(b.name())
@@ -235,6 +242,7 @@ impl Source {
 
     /// The pipeline's counters and the cache's, as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.owner.check(py, "PolygonDataSource")?;
         let p = self.inner.progress();
         let c = self.inner.cache().stats();
         let d = PyDict::new(py);
@@ -254,6 +262,7 @@ impl Source {
     /// `polygon-gh200 cache clear` does; other namespaces and other keys are left alone. Returns
     /// how many entries were removed.
     fn clear_cache(&self, py: Python<'_>) -> PyResult<u64> {
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         block(py, None, async move { src.cache().clear().await })?
             .map_err(|e| errors::new(py, "CacheError", format!("cache clear: {e}")))
@@ -266,8 +275,19 @@ impl Source {
 
     /// Cancels what is in flight, waits for the pipeline's tasks and closes Redis.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.owner.check(py, "PolygonDataSource")?;
         let src = self.inner.clone();
         block(py, None, async move { src.shutdown().await })
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if self.owner.check_quiet().is_err() {
+            // A forked child's copy: its tasks, connections and threads are the parent's. Never
+            // drop it here (that would reach into a runtime whose threads this process lacks).
+            std::mem::forget(self.inner.clone());
+        }
     }
 }
 
@@ -319,6 +339,7 @@ enum Next {
 #[pyclass(frozen, name = "_Stream", module = "polygon_gh200._native")]
 #[derive(Debug)]
 pub struct Stream {
+    owner: Owner,
     rx: Arc<Mutex<Option<Receiver>>>,
     /// Malformed symbols, reported with the first chunk.
     invalid: std::sync::Mutex<Vec<(String, &'static str, String)>>,
@@ -343,6 +364,7 @@ impl Stream {
     /// The next chunk, or `None` when the stream has ended.
     #[pyo3(signature = (cancel=None))]
     fn next<'py>(&self, py: Python<'py>, cancel: Option<&Cancel>) -> PyResult<Option<ChunkOut<'py>>> {
+        self.owner.check(py, "stream")?;
         let rx = self.rx.clone();
         let got = block(py, cancel, async move {
             let mut guard = rx.lock().await;
@@ -379,6 +401,7 @@ impl Stream {
 
     /// Stops fetching; later `next` calls return `None`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.owner.check(py, "stream")?;
         let rx = self.rx.clone();
         block(py, None, async move {
             rx.lock().await.take();

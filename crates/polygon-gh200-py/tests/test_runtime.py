@@ -146,3 +146,29 @@ def test_a_warm_rerun_from_redis_makes_no_request(sim, redis_namespace):
     finally:
         with pg.PolygonDataSource(**settings) as c:
             c.clear_cache()
+
+
+def test_a_forked_child_gets_an_error_for_the_parents_handle_and_can_make_its_own(make_client, sim):
+    import multiprocessing as mp
+
+    parent = make_client()
+    assert len(parent.get_aggregates("AAPL", 1, "minute", FROM, TO)) > 0  # the runtime exists
+
+    def child(q):
+        try:
+            parent.get_aggregates("AAPL", 1, "minute", FROM, TO)
+            q.put("the parent's handle worked in the child")
+        except pg.PolygonError as e:
+            q.put(("error", str(e)))
+        with pg.PolygonDataSource(base_url=sim.url, api_key=KEY, redis_url="off", cache_disk=False) as mine:
+            q.put(("rows", len(mine.get_aggregates("MSFT", 1, "minute", FROM, TO))))
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(q,))
+    p.start()
+    first, second = q.get(timeout=60), q.get(timeout=60)
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    assert first[0] == "error" and "forked" in first[1], first
+    assert second[0] == "rows" and second[1] > 1000
