@@ -28,7 +28,9 @@ fn range(py: Python<'_>, multiplier: u32, timespan: &str, from: &str, to: &str) 
     let date = |name: &str, s: &str| {
         s.parse::<Date>().map_err(|e| errors::argument(py, name, format!("{s:?} is not a YYYY-MM-DD date: {e}")))
     };
-    let (from, to) = (date("from_date", from)?, date("to_date", to)?);
+    // `to_date` first: a default `from_date` is derived from it, so a bad one names `to_date`.
+    let to = date("to_date", to)?;
+    let from = date("from_date", from)?;
     if from > to {
         return Err(errors::argument(py, "from_date", format!("{from} is after to_date {to}")));
     }

@@ -118,6 +118,7 @@ def test_limit_never_truncates(client):
     [
         (lambda c: c.get_aggregates("AAPL", 1, "fortnight", FROM, TO), pg.ArgumentError, "timespan"),
         (lambda c: c.get_aggregates("AAPL", 1, "day", "2024-13-01", TO), pg.ArgumentError, "from_date"),
+        (lambda c: c.get_aggregates("AAPL", 1, "day", None, "yesterday"), pg.ArgumentError, "to_date"),
         (lambda c: c.get_aggregates("AAPL", 1, "day", TO, FROM), pg.ArgumentError, "after"),
         (lambda c: c.get_aggregates("AAPL", 1, "day", 20240101, TO), pg.ArgumentError, "from_date"),
         (lambda c: c.get_aggregates("AAPL", 0, "day", FROM, TO), pg.ArgumentError, "multiplier"),
@@ -126,7 +127,7 @@ def test_limit_never_truncates(client):
         (lambda c: c.get_aggregates("AAPL", 1, "day", FROM, TO, adjusted=False), pg.ArgumentError, "adjusted"),
         (lambda c: c.get_aggregates_batch(["AAPL", 7]), pg.ArgumentError, "tickers"),
     ],
-    ids=["timespan", "date", "order", "date-type", "multiplier", "ticker", "output", "adjusted", "ticker-type"],
+    ids=["timespan", "date", "to-date", "order", "date-type", "multiplier", "ticker", "output", "adjusted", "ticker-type"],
 )
 def test_bad_arguments_raise_named_errors(client, call, error, words):
     with pytest.raises(error, match=words):
