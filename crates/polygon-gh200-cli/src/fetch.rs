@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use polygon_gh200::PolygonDataSource;
-use polygon_gh200::model::{BarColumns, Date, Multiplier, Timespan};
+use polygon_gh200::model::{BarColumns, Date, Multiplier, Shard, Timespan};
 
 use crate::files::{Frame, TableWriter};
 use crate::progress::ProgressBar;
@@ -40,6 +40,10 @@ pub struct FetchArgs {
     /// Pages decoded at once (overrides MAX_WORKERS).
     #[arg(long)]
     max_workers: Option<String>,
+    /// Only this worker's share of the tickers: K/N, K from 0 (N workers given the same list
+    /// split it without talking: rendezvous hashing, `polygon_gh200::model::shard`).
+    #[arg(long)]
+    shard: Option<String>,
 }
 
 /// The validated request (tickers are checked, and repeats dropped, by the data source).
@@ -72,7 +76,13 @@ fn validate(a: &FetchArgs) -> Result<Request, Failure> {
     if raw.is_empty() {
         return Err(Failure::usage("no tickers given: use --tickers A,B,… or --tickers-file F"));
     }
-    let tickers = raw;
+    let tickers = match &a.shard {
+        None => raw,
+        Some(s) => {
+            let shard = s.parse::<Shard>().map_err(|e| Failure::usage(format!("--shard {s:?}: {e}")))?;
+            shard.select(&raw).into_iter().map(str::to_owned).collect()
+        }
+    };
     let date = |flag: &str, s: &str| -> Result<Date, Failure> {
         s.parse::<Date>().map_err(|e| Failure::usage(format!("--{flag} {s:?}: {e}")))
     };

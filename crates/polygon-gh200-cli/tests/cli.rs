@@ -209,6 +209,41 @@ fn fetch_writes_csv_and_parquet_equal_to_the_generator_and_names_a_failed_ticker
     }
 }
 
+/// `--shard K/N`: N workers given the same list split it without talking; the union of their
+/// files is exactly the unsharded file, and no ticker is in two.
+#[test]
+fn shards_split_the_tickers_disjointly_and_their_union_is_the_whole() {
+    let sim = sim(&[]);
+    let list = "AAPL,MSFT,GOOGL,AMZN,TSLA,BRK.B,NVDA,META,JPM,V";
+    let run = |shard: Option<&str>| -> Vec<Row> {
+        let mut args =
+            vec!["fetch", "--tickers", list, "--from", "2024-03-04", "--to", "2024-03-05", "--base-url", sim.url()];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let o = cli(&args, &[("POLYGON_API_KEY", "k")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_csv(&String::from_utf8_lossy(&o.stdout))
+    };
+    let whole = run(None);
+    let mut seen = std::collections::BTreeMap::new();
+    let mut union = Vec::new();
+    for k in 0..3 {
+        let part = run(Some(&format!("{k}/3")));
+        for t in part.iter().map(|r| r.0.clone()).collect::<std::collections::BTreeSet<_>>() {
+            assert!(seen.insert(t.clone(), k).is_none(), "{t} is in two shards");
+        }
+        union.extend(part);
+    }
+    assert_eq!(seen.len(), 10, "every ticker in some shard: {seen:?}");
+    assert!(seen.values().collect::<std::collections::BTreeSet<_>>().len() > 1, "the split is a split: {seen:?}");
+    let key = |r: &Row| (r.0.clone(), r.1);
+    let (mut whole, mut union) = (whole, union);
+    whole.sort_by_key(key);
+    union.sort_by_key(key);
+    assert_eq!(union, whole);
+}
+
 #[test]
 fn ctrl_c_leaves_a_complete_parquet_of_the_tickers_it_finished() {
     let sim = sim(&["--latency-ms", "40"]);
@@ -292,6 +327,11 @@ fn bad_arguments_and_configuration_exit_2_naming_the_problem() {
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case<'_>> = vec![
         (fetch(&["--tickers", "AAPL", "--from", "2024-02-01", "--to", "2024-01-01"]), key.to_vec(), "after --to"),
+        (
+            fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--shard", "3/3"]),
+            key.to_vec(),
+            "--shard",
+        ),
         (fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-13-01"]), key.to_vec(), "--to"),
         (
             fetch(&["--tickers", "AAPL", "--from", "2024-01-01", "--to", "2024-01-02", "--timespan", "fortnight"]),

@@ -47,6 +47,14 @@ fn new_york_date(ms: i64) -> PyResult<String> {
     Ok(date.to_string())
 }
 
+/// The tickers of `tickers` that worker `k` of `n` takes (`polygon_gh200::model::shard`:
+/// rendezvous hashing, so N workers given the same list split it without talking).
+#[pyfunction]
+fn shard_select(py: Python<'_>, tickers: Vec<String>, k: u32, n: u32) -> PyResult<Vec<String>> {
+    let shard = polygon_gh200::model::Shard::new(k, n).map_err(|e| errors::argument(py, "shard", e))?;
+    Ok(shard.select(&tickers).into_iter().map(str::to_owned).collect())
+}
+
 /// The setting names `PolygonDataSource(**settings)` accepts, lower case, with the variable each
 /// stands for.
 #[pyfunction]
@@ -75,6 +83,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(today_new_york, m)?)?;
     m.add_function(wrap_pyfunction!(settings, m)?)?;
     m.add_function(wrap_pyfunction!(new_york_date, m)?)?;
+    m.add_function(wrap_pyfunction!(shard_select, m)?)?;
     m.add_function(wrap_pyfunction!(source::demo, m)?)?;
     Ok(())
 }

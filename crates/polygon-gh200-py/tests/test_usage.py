@@ -252,3 +252,22 @@ def test_doctests_of_the_runnable_examples():
 
     failures, tried = doctest.testmod(pg, optionflags=doctest.ELLIPSIS, extraglobs={"pg": pg})
     assert tried > 5 and failures == 0
+
+
+def test_shards_split_a_batch_as_the_cli_does(client):
+    tickers = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "BRK.B", "NVDA", "META"]
+    whole = client.get_aggregates_batch(tickers, from_date=FROM, to_date=TO)
+    parts = [client.get_aggregates_batch(tickers, from_date=FROM, to_date=TO, shard=(k, 3)) for k in range(3)]
+    owned = [set(p) for p in parts]
+    assert sum(len(o) for o in owned) == len(tickers) and set().union(*owned) == set(tickers)
+    assert sum(1 for o in owned if o) > 1, owned
+    for p in parts:
+        for t, df in p.items():
+            pd.testing.assert_frame_equal(df, whole[t])
+    # The split is rendezvous-v1's (the Rust golden test pins the same owners).
+    assert pg._native.shard_select(["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "BRK.B"], 2, 4) == ["AAPL", "MSFT", "BRK.B"]
+    frame = client.get_aggregates_frame(tickers, from_date=FROM, to_date=TO, shard=(1, 3))
+    assert set(frame["ticker"].astype(str)) == owned[1]
+    for bad in [(3, 3), (0, 0), (-1, 2), "0/3", (1, 2, 3)]:
+        with pytest.raises(pg.ArgumentError, match="shard"):
+            client.get_aggregates_batch(tickers, shard=bad)

@@ -9,7 +9,8 @@
 //! - the request types ([`AggregatesRequest`], …) and the serde response types ([`AggregatesResponse`], …);
 //! - [`BarColumns`]: a batch of tickers as a struct of arrays with per-ticker offsets, rkyv-archivable;
 //! - [`PackedBars`]: the same batch in a compact exact encoding (decimal deltas), what the cache stores;
-//! - [`decode_aggregates`]: JSON body straight into columns, errors naming field and byte offset.
+//! - [`decode_aggregates`]: JSON body straight into columns, errors naming field and byte offset;
+//! - [`Shard`]: a ticker list split across N workers without coordination (rendezvous hashing).
 //!
 //! ```
 //! use polygon_model::{AggregatesRequest, Multiplier, NyseCalendar, Ticker, Timespan};
@@ -31,6 +32,7 @@ mod packed;
 mod rate;
 mod request;
 mod response;
+pub mod shard;
 mod ticker;
 mod time;
 
@@ -54,5 +56,6 @@ pub use response::{
     AggregatesResponse, Bar, ErrorResponse, GroupedDailyResponse, PrevCloseResponse, Quote, QuotesResponse, TickerBar,
     TickerInfo, TickersResponse, Trade, TradesResponse,
 };
+pub use shard::Shard;
 pub use ticker::{MAX_TICKER_LEN, Ticker, TickerKind, distinct};
 pub use time::{DAY_MS, Date, MINUTE_MS, Weekday, ny_date_minute, ny_utc_offset_minutes};

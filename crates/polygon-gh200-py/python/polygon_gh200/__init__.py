@@ -128,15 +128,24 @@ def _range(from_date: DateLike, to_date: DateLike):
     return frm, to
 
 
-def _tickers(tickers: Union[str, Iterable[str]]) -> List[str]:
+def _tickers(tickers: Union[str, Iterable[str]], shard: Optional[Sequence[int]] = None) -> List[str]:
     if isinstance(tickers, str):
-        return [tickers]
-    out = []
-    for t in tickers:
-        if not isinstance(t, str):
-            raise ArgumentError(f"tickers: {t!r} is not a string")
-        out.append(t)
-    return out
+        out = [tickers]
+    else:
+        out = []
+        for t in tickers:
+            if not isinstance(t, str):
+                raise ArgumentError(f"tickers: {t!r} is not a string")
+            out.append(t)
+    if shard is None:
+        return out
+    try:
+        k, n = (int(x) for x in shard)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"shard: {shard!r} is not a (k, n) pair of whole numbers") from None
+    if k < 0 or n < 1:
+        raise ArgumentError(f"shard: {shard!r}: expected (k, n) with n >= 1 and k from 0 to n - 1")
+    return _native.shard_select(out, k, n)
 
 
 def _check(multiplier: int, output: str, adjusted: bool):
@@ -358,12 +367,15 @@ class PolygonDataSource:
         adjusted: bool = True,
         output: str = "pandas",
         strict: bool = False,
+        shard: Optional[Sequence[int]] = None,
         _cancel=None,
     ) -> BatchResult:
         """Every ticker at once (fetched in parallel, cached): a :class:`BatchResult`, the dict
         of ticker to DataFrame for those that succeeded, ``.errors`` for the others. Failures
         also emit one :class:`FetchWarning` naming them; ``strict=True`` raises
-        :class:`BatchError` instead. A ticker listed twice is fetched once.
+        :class:`BatchError` instead. A ticker listed twice is fetched once. ``shard=(k, n)``
+        takes only worker ``k``'s share of ``n`` (rendezvous hashing: ``n`` workers given the same
+        list split it between them without talking, exactly as ``polygon-gh200 fetch --shard k/n``).
 
         >>> results = client.get_aggregates_batch(["AAPL", "MSFT"], timespan="minute")  # doctest: +SKIP
         >>> {t: len(df) for t, df in results.items()}  # doctest: +SKIP
@@ -372,7 +384,7 @@ class PolygonDataSource:
         del limit
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
-        names = _tickers(tickers)
+        names = _tickers(tickers, shard)
         rows = self._src.batch(names, multiplier, timespan, frm, to, _cancel)
         ok, errors = {}, {}
         for ticker, good, obj in rows:
@@ -394,6 +406,7 @@ class PolygonDataSource:
         adjusted: bool = True,
         output: str = "pandas",
         strict: bool = False,
+        shard: Optional[Sequence[int]] = None,
         _cancel=None,
     ):
         """Every ticker's bars in one long DataFrame with a categorical ``ticker`` column (the
@@ -407,7 +420,7 @@ class PolygonDataSource:
         del limit
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
-        names = _tickers(tickers)
+        names = _tickers(tickers, shard)
         bars, errors = self._src.frame(names, multiplier, timespan, frm, to, _cancel)
         errors = dict(errors)
         frame = _frames.long_frame(bars, output)
@@ -429,6 +442,7 @@ class PolygonDataSource:
         adjusted: bool = True,
         output: str = "pandas",
         indicators: bool = False,
+        shard: Optional[Sequence[int]] = None,
     ) -> Iterator[Chunk]:
         """Yields :class:`Chunk` objects of up to ``BATCH_SIZE`` tickers while the next ones are
         fetched (and their indicators computed, with ``indicators=True``; the session VWAP is then
@@ -440,7 +454,7 @@ class PolygonDataSource:
         """
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
-        native = self._src.stream(_tickers(tickers), multiplier, timespan, frm, to, bool(indicators))
+        native = self._src.stream(_tickers(tickers, shard), multiplier, timespan, frm, to, bool(indicators))
         return _ChunkIterator(native, output)
 
     def compute_indicators(self, df, *, output: Optional[str] = None):
