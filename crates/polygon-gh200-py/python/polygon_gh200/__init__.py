@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Dict, Iterable, Iterator, List, Mapping, 
 
 import numpy as np
 
-from . import _frames, _native
+from . import _frames, _native, errors
 from .errors import (
     ArgumentError,
     AuthError,
@@ -53,21 +53,8 @@ __all__ = [
     "Chunk",
     "Simulator",
     "FetchWarning",
-    "PolygonError",
-    "ConfigError",
-    "ArgumentError",
-    "AuthError",
-    "RateLimitError",
-    "NotFoundError",
-    "NetworkError",
-    "ServerError",
-    "DataError",
-    "CacheError",
-    "IndicatorError",
-    "CancelledError",
-    "ShutDownError",
-    "BatchError",
     "INDICATORS",
+    *errors.__all__,
 ]
 
 #: The indicator columns ``compute_indicators`` returns, in order (design.md's table).
