@@ -62,9 +62,9 @@ impl Owner {
         Owner(std::process::id())
     }
 
-    /// `Ok(())` in the process that made the handle, `Err(())` elsewhere (no Python needed).
-    pub fn check_quiet(self) -> Result<(), ()> {
-        if self.0 == std::process::id() { Ok(()) } else { Err(()) }
+    /// Whether this is the process that made the handle (no Python needed).
+    pub fn is_here(self) -> bool {
+        self.0 == std::process::id()
     }
 
     /// `Ok` in the process that made the handle.
@@ -72,7 +72,7 @@ impl Owner {
     /// # Errors
     /// `PolygonError` in any other (a child forked after the handle was made).
     pub fn check(self, py: Python<'_>, what: &str) -> PyResult<()> {
-        if self.0 == std::process::id() {
+        if self.is_here() {
             Ok(())
         } else {
             Err(errors::new(

@@ -223,7 +223,7 @@ impl Bars {
 #[pyclass(frozen, module = "polygon_gh200._native")]
 #[derive(Debug)]
 pub struct IndicatorColumns {
-    names: Vec<&'static str>,
+    /// In [`Indicators::NAMES`] order.
     columns: Vec<Py<Column>>,
 }
 
@@ -235,14 +235,14 @@ impl IndicatorColumns {
             .into_iter()
             .map(|v| col(py, Data::F64(v)))
             .collect::<PyResult<Vec<_>>>()?;
-        Ok(IndicatorColumns { names: Indicators::NAMES.to_vec(), columns })
+        Ok(IndicatorColumns { columns })
     }
 }
 
 impl IndicatorColumns {
     /// The names, in design.md's order.
-    pub fn names(&self) -> &[&'static str] {
-        &self.names
+    pub fn names(&self) -> &'static [&'static str] {
+        &Indicators::NAMES
     }
 
     /// The columns, in the same order.
@@ -255,6 +255,6 @@ impl IndicatorColumns {
 impl IndicatorColumns {
     /// `(name, column)` pairs in design.md's order.
     fn items<'py>(&self, py: Python<'py>) -> Vec<(&'static str, Bound<'py, Column>)> {
-        self.names.iter().zip(&self.columns).map(|(n, c)| (*n, c.bind(py).clone())).collect()
+        Indicators::NAMES.iter().zip(&self.columns).map(|(n, c)| (*n, c.bind(py).clone())).collect()
     }
 }

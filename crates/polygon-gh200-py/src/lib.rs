@@ -33,9 +33,7 @@ fn today_new_york() -> PyResult<String> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let (date, _) = polygon_gh200::model::ny_date_minute(now_ms)
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-    Ok(date.to_string())
+    new_york_date(now_ms)
 }
 
 /// The New York date (`YYYY-MM-DD`) of an instant in Unix ms (a timezone-aware datetime given as

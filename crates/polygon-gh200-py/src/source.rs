@@ -285,7 +285,7 @@ impl Source {
 
 impl Drop for Source {
     fn drop(&mut self) {
-        if self.owner.check_quiet().is_err() {
+        if !self.owner.is_here() {
             // A forked child's copy: its tasks, connections and threads are the parent's. Never
             // drop it here (that would reach into a runtime whose threads this process lacks).
             std::mem::forget(self.inner.clone());
@@ -301,7 +301,11 @@ impl Source {
         for s in polygon_gh200::model::distinct(inputs.iter().map(String::as_str)) {
             match s.parse::<Ticker>() {
                 Ok(_) => ok.push(s.to_owned()),
-                Err(e) => bad.push((s.to_owned(), "ArgumentError", format!("ticker {s:?} is invalid: {e}"))),
+                Err(e) => {
+                    // The facade's own error for a malformed symbol: the same class and message.
+                    let e = polygon_gh200::Error::Ticker { input: s.to_owned(), reason: e.to_string() };
+                    bad.push((s.to_owned(), errors::kind(&e), e.to_string()));
+                }
             }
         }
         (ok, bad)

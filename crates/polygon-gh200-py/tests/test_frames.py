@@ -51,15 +51,18 @@ def test_long_frame_columns_are_not_copied(client):
 
 
 def test_polars_and_arrow_do_not_copy_either(client):
-    t = client.get_aggregates("AAPL", 1, "minute", FROM, TO, output="arrow")
-    df = client.get_aggregates("AAPL", 1, "minute", FROM, TO)
+    # The export over native bars (what output="arrow" returns): pyarrow's and polars' buffers are
+    # the native columns' own addresses.
+    bars = client._src.aggregates("AAPL", 1, "minute", FROM, TO)
+    t = pg._native.ArrowTable(bars)
     table = pa.table(t)
-    close = table.column("close").chunk(0)
-    # The Arrow buffer is a native column's: same length, and polars reads the same address.
+    for name in ["timestamp", "close", "volume", "transactions"]:
+        want = getattr(bars, name).__array_interface__["data"][0]
+        assert table.column(name).chunk(0).buffers()[1].address == want, name
     p = pl.DataFrame(t)
-    addr = close.buffers()[1].address
-    assert p["close"].to_numpy().__array_interface__["data"][0] == addr
-    assert len(close) == len(df)
+    assert p["close"].to_numpy().__array_interface__["data"][0] == bars.close.__array_interface__["data"][0]
+    assert len(table) == len(bars) > 1000
+    assert isinstance(client.get_aggregates("AAPL", 1, "minute", FROM, TO, output="arrow"), pg._native.ArrowTable)
 
 
 def test_polars_and_arrow_equal_pandas(client):
@@ -87,18 +90,59 @@ def test_polars_and_arrow_equal_pandas(client):
     np.testing.assert_array_equal(one["close"].to_numpy(), client.get_aggregates("MSFT", 1, "minute", FROM, TO)["close"])
 
 
-def test_absent_vwap_is_nan_and_absent_transactions_is_missing(client):
-    # Weekly bars of the simulator's thin tickers include bars without vw or n; any ticker with
-    # a missing value shows the marker: never 0.
-    r = client.get_aggregates_frame(["AAPL", "MSFT", "GOOGL", "AMZN"], 1, "minute", FROM, TO)
-    assert r["transactions"].dtype == "Int64"
-    missing = r["transactions"].isna()
-    if missing.any():
-        assert not (r.loc[missing.to_numpy(), "transactions"].fillna(-1) == 0).any()
-    a = pa.table(client.get_aggregates_frame(["AAPL"], 1, "minute", FROM, TO, output="arrow"))
-    assert a.column("transactions").null_count == int(
-        client.get_aggregates("AAPL", 1, "minute", FROM, TO)["transactions"].isna().sum()
-    )
+@pytest.fixture
+def sparse_server():
+    """A real HTTP server answering every aggregates request with two AAPL minute bars, the
+    second without `vw` and `n` (as Polygon sends some bars; the simulator always sends both)."""
+    import http.server
+    import json
+    import threading
+
+    t0 = 1727789400000  # 2024-10-01 09:30 New York
+    body = json.dumps(
+        {
+            "ticker": "AAPL",
+            "queryCount": 2,
+            "resultsCount": 2,
+            "adjusted": True,
+            "status": "OK",
+            "request_id": "sparse",
+            "results": [
+                {"v": 100, "vw": 10.5, "o": 10, "c": 11, "h": 11, "l": 10, "t": t0, "n": 7},
+                {"v": 50, "o": 11, "c": 12, "h": 12, "l": 11, "t": t0 + 60000},
+            ],
+        }
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_absent_vwap_is_nan_and_absent_transactions_is_missing(sparse_server):
+    with pg.PolygonDataSource(base_url=sparse_server, api_key="k", redis_url="off", cache_disk=False) as c:
+        df = c.get_aggregates("AAPL", 1, "minute", "2024-10-01", "2024-10-01")
+        assert df["vwap"].iloc[0] == 10.5 and np.isnan(df["vwap"].iloc[1])
+        assert df["transactions"].dtype == "Int64"
+        assert df["transactions"].iloc[0] == 7 and df["transactions"].isna().tolist() == [False, True]
+        a = pa.table(c.get_aggregates("AAPL", 1, "minute", "2024-10-01", "2024-10-01", output="arrow"))
+        assert a.column("transactions").null_count == 1 and a.column("transactions").to_pylist() == [7, None]
+        p = c.get_aggregates("AAPL", 1, "minute", "2024-10-01", "2024-10-01", output="polars")
+        assert p["transactions"].to_list() == [7, None] and p["vwap"].is_nan().to_list() == [False, True]
+        long = c.get_aggregates_frame(["AAPL"], 1, "minute", "2024-10-01", "2024-10-01")
+        assert long["transactions"].isna().tolist() == [False, True]
 
 
 def test_long_frame_equals_the_per_ticker_frames(client):

@@ -28,22 +28,8 @@ from typing import Any, AsyncIterator, Dict, Iterable, Iterator, List, Mapping, 
 import numpy as np
 
 from . import _frames, _native, errors
-from .errors import (
-    ArgumentError,
-    AuthError,
-    BatchError,
-    CacheError,
-    CancelledError,
-    ConfigError,
-    DataError,
-    IndicatorError,
-    NetworkError,
-    NotFoundError,
-    PolygonError,
-    RateLimitError,
-    ServerError,
-    ShutDownError,
-)
+from .errors import *  # noqa: F403 (the exception classes, re-exported: see __all__)
+from .errors import ArgumentError, BatchError, ConfigError, PolygonError
 
 __version__ = _native.__version__
 
@@ -444,7 +430,7 @@ class PolygonDataSource:
         native = self._src.stream(_tickers(tickers, shard), multiplier, timespan, frm, to, bool(indicators))
         return _ChunkIterator(native, output)
 
-    def compute_indicators(self, df, *, output: Optional[str] = None):
+    def compute_indicators(self, df):
         """The indicator columns of design.md (``log_return, sma_20, ema_20, std_20,
         bb_upper_20, bb_lower_20, rsi_14, vwap``) for a per-ticker frame or a long frame with a
         ``ticker`` column, on the same index, computed per ticker on the configured backend.

@@ -17,9 +17,6 @@ from . import _native
 #: Bar columns, named as the official client's ``Agg`` fields.
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "transactions")
 FLOAT_COLUMNS = ("open", "high", "low", "close", "volume", "vwap")
-#: Indicator columns of design.md. In a frame that also holds the bars, ``vwap`` (the session
-#: VWAP) is named ``session_vwap``, since ``vwap`` is already the bar's own volume-weighted price.
-INDICATOR_COLUMNS = tuple(_native.INDICATOR_NAMES)
 OUTPUTS = ("pandas", "polars", "arrow")
 
 
@@ -60,7 +57,7 @@ def _utc_index(t: np.ndarray, name: str = "timestamp"):
         return pd.DatetimeIndex(t, name=name).tz_localize("UTC")
 
 
-def views(bars) -> dict:
+def _views(bars) -> dict:
     """numpy views of every column of a native ``Bars``."""
     out = {"timestamp": np.asarray(bars.timestamp)}
     for name in FLOAT_COLUMNS:
@@ -70,17 +67,17 @@ def views(bars) -> dict:
     return out
 
 
-def _pandas(v: dict, lo: int, hi: int, extra: Iterable[Tuple[str, np.ndarray]] = (), ticker=None):
+def _pandas(bars, extra: Iterable[Tuple[str, np.ndarray]] = (), ticker=None):
     pd = _pd()
+    v = _views(bars)
     cols: dict = {}
     if ticker is not None:
         cols["ticker"] = ticker
     for name in FLOAT_COLUMNS:
-        cols[name] = v[name][lo:hi]
-    cols["transactions"] = pd.arrays.IntegerArray(v["transactions"][lo:hi], v["missing"][lo:hi])
-    for name, values in extra:
-        cols[name] = values[lo:hi]
-    return pd.DataFrame(cols, index=_utc_index(v["timestamp"][lo:hi]), copy=False)
+        cols[name] = v[name]
+    cols["transactions"] = pd.arrays.IntegerArray(v["transactions"], v["missing"])
+    cols.update(extra)
+    return pd.DataFrame(cols, index=_utc_index(v["timestamp"]), copy=False)
 
 
 def _polars(table):
@@ -93,7 +90,7 @@ def _polars(table):
 def series_frame(bars, output: str):
     """One ticker's frame (``bars`` holds one series)."""
     if output == "pandas":
-        return _pandas(views(bars), 0, len(bars))
+        return _pandas(bars)
     table = _native.ArrowTable(bars, None, False)
     return _polars(table) if output == "polars" else table
 
@@ -107,15 +104,16 @@ def _ticker_codes(bars) -> Tuple[np.ndarray, List[str]]:
 
 
 def long_frame(bars, output: str, indicators=None):
-    """Every ticker's rows in one frame with a categorical ``ticker`` column."""
+    """Every ticker's rows in one frame with a categorical ``ticker`` column, and the indicator
+    columns when given (the session VWAP as ``session_vwap``: ``vwap`` is the bar's own)."""
+    if output != "pandas":
+        table = _native.ArrowTable(bars, indicators, True)
+        return _polars(table) if output == "polars" else table
     extra: List[Tuple[str, np.ndarray]] = []
     if indicators is not None:
         for name, col in indicators.items():
             extra.append(("session_vwap" if name == "vwap" else name, np.asarray(col)))
-    if output != "pandas":
-        table = _native.ArrowTable(bars, indicators, True)
-        return _polars(table) if output == "polars" else table
     pd = _pd()
     codes, names = _ticker_codes(bars)
     ticker = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))
-    return _pandas(views(bars), 0, len(bars), extra, ticker=ticker)
+    return _pandas(bars, extra, ticker=ticker)
