@@ -43,6 +43,32 @@ def test_batch_frames_are_views_too(client):
         assert isinstance(_owner(df["close"].to_numpy()), pg._native.Column)
 
 
+def test_frames_built_from_blocks_equal_the_public_constructor_and_behave(client, monkeypatch):
+    from polygon_gh200 import _frames
+
+    got = client.get_aggregates_batch(["AAPL", "MSFT"], from_date=FROM, to_date=TO)
+    # This pandas takes the block path (the pinned one does; a pandas where it differs falls back).
+    assert _frames._builder is not _frames._public_frame
+    with pytest.warns(pg.FetchWarning):
+        long = client.get_aggregates_frame(TICKERS, from_date=FROM, to_date=TO)
+    monkeypatch.setattr(_frames, "_builder", _frames._public_frame)
+    want = client.get_aggregates_batch(["AAPL", "MSFT"], from_date=FROM, to_date=TO)
+    with pytest.warns(pg.FetchWarning):
+        long_want = client.get_aggregates_frame(TICKERS, from_date=FROM, to_date=TO)
+    for t in want:
+        pd.testing.assert_frame_equal(got[t], want[t], check_exact=True)
+    pd.testing.assert_frame_equal(long, long_want, check_exact=True)
+    # Ordinary pandas on it: new columns, renames on one frame only, concat, resample.
+    a, b = got["AAPL"], got["MSFT"]
+    a["range"] = a["high"] - a["low"]
+    a.columns.name = "field"
+    assert b.columns.name is None and "range" not in b
+    both = pd.concat({"AAPL": a.drop(columns="range"), "MSFT": b}, names=["ticker"])
+    assert len(both) == len(a) + len(b)
+    daily = b.resample("1D")["volume"].sum()
+    assert daily.sum() == b["volume"].sum()
+
+
 def test_long_frame_columns_are_not_copied(client):
     with pytest.warns(pg.FetchWarning):
         df = client.get_aggregates_frame(TICKERS, from_date=FROM, to_date=TO)
