@@ -250,6 +250,10 @@ impl DiskTier {
         let written = (|| {
             let mut f = private_file().write(true).create_new(true).open(&tmp)?;
             f.write_all(value)?;
+            // The eviction's recency, to the nanosecond: the kernel stamps a write with its coarse
+            // clock (a tick, 1-10 ms), under which values written together would tie and be
+            // evicted in directory order rather than oldest first.
+            f.set_modified(SystemTime::now())?;
             private_dir(path.parent().expect("a value's path has a parent"))?;
             fs::rename(&tmp, &path)
         })();
