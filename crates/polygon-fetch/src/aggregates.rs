@@ -76,7 +76,10 @@ impl Fetcher {
             .expect_err("to < from")
             .into());
         }
-        let chunks = plan(ticker, multiplier, timespan, from, to);
+        let mut chunks = plan(ticker, multiplier, timespan, from, to);
+        for c in &mut chunks {
+            c.request.adjusted = self.adjusted;
+        }
         let n = chunks.len();
         let mut set = tokio::task::JoinSet::new();
         for (i, c) in chunks.into_iter().enumerate() {
@@ -105,7 +108,7 @@ impl Fetcher {
         sort: Sort,
     ) -> Result<BarColumns, FetchError> {
         let entries = self.ticker_entries(ticker, multiplier, timespan, from, to).await?;
-        let mut out = BarColumns::new();
+        let mut out = BarColumns::with_capacity(1, entries.iter().map(|e| e.archived().len()).sum());
         out.begin_series(ticker.clone());
         append_entries(&mut out, &entries, multiplier, timespan, from, to);
         if sort == Sort::Desc {
@@ -140,16 +143,20 @@ impl Fetcher {
         from: Date,
         to: Date,
     ) -> Vec<(Ticker, Result<BarColumns, FetchError>)> {
-        let mut out = Vec::new();
-        for (t, r) in self.batch_entries(tickers, multiplier, timespan, from, to).await {
-            let r = r.map(|entries| {
-                let mut cols = BarColumns::new();
+        // Each ticker's columns are assembled in its own task, beside its fetch: on a warm batch
+        // (every chunk from the cache) unpacking and first-touching the new columns is most of
+        // the work, and it then spreads over the runtime's threads.
+        let out = self
+            .batch_map(tickers, multiplier, timespan, from, to, move |t, entries| {
+                let rows = entries.iter().map(|e| e.archived().len()).sum();
+                let mut cols = BarColumns::with_capacity(1, rows);
                 cols.begin_series(t.clone());
                 append_entries(&mut cols, &entries, multiplier, timespan, from, to);
                 cols
-            });
-            self.count_ticker(&t, r.as_ref().map(BarColumns::len));
-            out.push((t, r));
+            })
+            .await;
+        for (t, r) in &out {
+            self.count_ticker(t, r.as_ref().map(BarColumns::len));
         }
         out
     }
@@ -164,12 +171,30 @@ impl Fetcher {
         from: Date,
         to: Date,
     ) -> Vec<(Ticker, Result<Vec<Entry<PackedBars>>, FetchError>)> {
+        self.batch_map(tickers, multiplier, timespan, from, to, |_, entries| entries).await
+    }
+
+    /// [`Fetcher::batch_entries`] with `f` applied to each ticker's chunks in that ticker's task.
+    #[allow(clippy::too_many_arguments)] // the request's parts and the map
+    async fn batch_map<T: Send + 'static>(
+        &self,
+        tickers: &[Ticker],
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+        f: impl Fn(&Ticker, Vec<Entry<PackedBars>>) -> T + Clone + Send + 'static,
+    ) -> Vec<(Ticker, Result<T, FetchError>)> {
         let unique = polygon_model::distinct(tickers.iter().cloned());
         let mut set = tokio::task::JoinSet::new();
         for (i, t) in unique.iter().enumerate() {
             let me = self.clone();
             let t = t.clone();
-            set.spawn(async move { (i, me.ticker_entries(&t, multiplier, timespan, from, to).await) });
+            let f = f.clone();
+            set.spawn(async move {
+                let r = me.ticker_entries(&t, multiplier, timespan, from, to).await.map(|e| f(&t, e));
+                (i, r)
+            });
         }
         let mut results: Vec<Option<Result<_, FetchError>>> = (0..unique.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {

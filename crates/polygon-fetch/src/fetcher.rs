@@ -46,6 +46,8 @@ pub(crate) struct Counters {
 #[derive(Clone)]
 pub struct Fetcher {
     pub(crate) inner: Arc<Inner>,
+    /// Whether aggregates are asked for split-adjusted (the API's default) or as traded.
+    pub(crate) adjusted: bool,
 }
 
 pub(crate) struct Inner {
@@ -61,7 +63,11 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetcher").field("config", &self.inner.cfg).field("progress", &self.progress()).finish()
+        f.debug_struct("Fetcher")
+            .field("config", &self.inner.cfg)
+            .field("adjusted", &self.adjusted)
+            .field("progress", &self.progress())
+            .finish()
     }
 }
 
@@ -82,7 +88,21 @@ impl Fetcher {
                 counters: Counters::default(),
                 spare: std::sync::Mutex::default(),
             }),
+            adjusted: true,
         }
+    }
+
+    /// A handle on the same fetcher (transport, cache, workers, counters) whose aggregates are
+    /// split-adjusted (`true`, the API's default) or as traded (`false`). The two are cached
+    /// apart: the cache key holds `adjusted`.
+    #[must_use]
+    pub fn with_adjusted(&self, adjusted: bool) -> Fetcher {
+        Fetcher { inner: self.inner.clone(), adjusted }
+    }
+
+    /// Whether this handle's aggregates are split-adjusted.
+    pub fn adjusted(&self) -> bool {
+        self.adjusted
     }
 
     /// The counters now.

@@ -71,9 +71,13 @@ async fn source(a: &Args, settings: &[(&str, &str)]) -> PolygonDataSource {
     s
 }
 
-/// The disk tier's directory for this run (removed at the end of `main`).
+/// The disk tier's directory for this run (removed at the end of `main`); a rerun process is
+/// given its parent's.
 fn disk_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("pgh200-bench-disk-{}", std::process::id()))
+    std::env::var_os("PGH200_BENCH_DISK_DIR").map_or_else(
+        || std::env::temp_dir().join(format!("pgh200-bench-disk-{}", std::process::id())),
+        std::path::PathBuf::from,
+    )
 }
 
 /// The disk tier on, Redis off: what a user without a Redis server has.
@@ -85,8 +89,54 @@ fn drop_page_cache() -> bool {
     std::fs::write("/proc/sys/vm/drop_caches", b"1").is_ok()
 }
 
-/// A warm rerun from disk as a fresh process would meet it: a new data source (nothing in
-/// memory), the page cache warm, then (root only) dropped.
+/// One batch in a fresh process (this program again, mode `rerun`): a new data source in a new
+/// heap, as a second run of a user's script meets the cache. Only the batch is timed.
+fn rerun(a: &Args, tickers: &[String], span: Timespan, from: Date, to: Date, settings: &[(&str, &str)]) -> Run {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let _ = std::fs::create_dir_all(disk_dir());
+    let out = disk_dir().join(format!("rerun-{}.json", std::process::id()));
+    let mut c = Command::new(exe);
+    c.env("PGH200_BENCH_DISK_DIR", disk_dir());
+    c.args(["rerun", "--base-url", &a.base, "--ca", &a.ca, "--out"]).arg(&out);
+    c.args(["--redis-url", a.redis.as_deref().unwrap_or("none")]);
+    c.args(["--span", &span.to_string(), "--from", &from.to_string(), "--to", &to.to_string()]);
+    c.args(["--tickers", &tickers.join(",")]);
+    for (k, v) in settings {
+        c.args(["--set", &format!("{k}={v}")]);
+    }
+    let status = c.status().expect("starting the rerun process");
+    assert!(status.success(), "the rerun process failed: {status}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("the rerun's JSON")).expect("json");
+    let _ = std::fs::remove_file(&out);
+    let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Run {
+        secs: num("secs"),
+        requests: num("requests") as u64,
+        bars: num("bars") as u64,
+        failed: num("failed") as usize,
+    }
+}
+
+/// Mode `rerun` (the child of [`rerun`]): one batch with the `--set` settings, its figures as JSON.
+async fn rerun_child(a: &Args) -> serde_json::Value {
+    let v: Vec<String> = std::env::args().collect();
+    let get = |flag: &str| v.iter().position(|x| x == flag).and_then(|i| v.get(i + 1)).cloned().expect(flag);
+    let sets: Vec<(String, String)> = v
+        .windows(2)
+        .filter(|w| w[0] == "--set")
+        .filter_map(|w| w[1].split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let settings: Vec<(&str, &str)> = sets.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let tickers: Vec<String> = get("--tickers").split(',').map(str::to_owned).collect();
+    let span: Timespan = get("--span").parse().expect("--span");
+    let s = source(a, &settings).await;
+    let r = batch(&s, &tickers, span, date(&get("--from")), date(&get("--to"))).await;
+    s.shutdown().await;
+    serde_json::json!({"secs": r.secs, "requests": r.requests, "bars": r.bars, "failed": r.failed})
+}
+
+/// A warm rerun from disk as a second process meets it: a fresh process (nothing in memory, a
+/// new heap), the page cache warm, then (root only) dropped.
 async fn disk_reruns(
     a: &Args,
     tickers: &[String],
@@ -102,17 +152,17 @@ async fn disk_reruns(
     batch(&fill, tickers, span, from, to).await;
     fill.shutdown().await;
     let mut out = vec![(
-        "warm from disk (a fresh data source, page cache warm)".to_owned(),
-        batch(&source(a, &settings).await, tickers, span, from, to).await,
+        "warm from disk (a fresh process, page cache warm)".to_owned(),
+        rerun(a, tickers, span, from, to, &settings),
     )];
     if drop_page_cache() {
-        let s = source(a, &settings).await;
         out.push((
-            "warm from disk (a fresh data source, page cache dropped)".to_owned(),
-            batch(&s, tickers, span, from, to).await,
+            "warm from disk (a fresh process, page cache dropped)".to_owned(),
+            rerun(a, tickers, span, from, to, &settings),
         ));
-        let _ = s.cache().clear().await;
     }
+    let s = source(a, &settings).await;
+    let _ = s.cache().clear().await;
     out
 }
 
@@ -230,9 +280,14 @@ async fn enhanced(a: &Args) -> serde_json::Value {
     let par = source(a, &[]).await;
     let _ = par.cache().clear().await;
     let parallel = batch(&par, &tickers, Timespan::Minute, f, t).await;
-    par.cache().clear_memory(); // the repeat is served by Redis (as another process would be), else memory
-    let cached = batch(&par, &tickers, Timespan::Minute, f, t).await;
-    let tier = if par.redis_status() == RedisStatus::Up { "Redis" } else { "memory" };
+    // The repeat is served by Redis in a fresh process, as a second run of a script meets it;
+    // without Redis, by the memory tier of the same data source.
+    let tier = if par.redis_status() == RedisStatus::Up { "Redis, a fresh process" } else { "memory" };
+    let cached = if par.redis_status() == RedisStatus::Up {
+        rerun(a, &tickers, Timespan::Minute, f, t, &[])
+    } else {
+        batch(&par, &tickers, Timespan::Minute, f, t).await
+    };
     let disk = disk_reruns(a, &tickers, Timespan::Minute, f, t, &[]).await;
     let mut named = vec![
         ("naive (sequential, new TLS connection each, no cache)".to_owned(), &naive),
@@ -701,6 +756,11 @@ async fn main() {
         "scaling-test" => scaling(&a).await,
         "large-scale" => large(&a).await,
         "fetch-cli" => fetch_cli(&a).await,
+        "rerun" => {
+            let v = rerun_child(&a).await;
+            std::fs::write(&a.out, v.to_string()).expect("write json");
+            return;
+        }
         m => {
             eprintln!("unknown mode {m:?}: enhanced, scaling-test, large-scale or fetch-cli");
             std::process::exit(2);
