@@ -44,6 +44,14 @@ pub struct FetchArgs {
     /// split it without talking: rendezvous hashing, `polygon_gh200::model::shard`).
     #[arg(long)]
     shard: Option<String>,
+    /// Split-adjusted bars (true, the API's default) or as traded (false).
+    #[arg(
+        long,
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    adjusted: bool,
 }
 
 /// The validated request (tickers are checked, and repeats dropped, by the data source).
@@ -111,7 +119,8 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
     }
     // The output is checked before anything is asked of the API (a failed run removes it).
     let mut writer = TableWriter::create(a.out.as_deref()).map_err(Failure::usage)?;
-    let source = PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+    let source =
+        PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?.with_adjusted(a.adjusted);
     let mut rx = match source.stream_bars(&req.tickers, req.multiplier, req.timespan, req.from, req.to) {
         Ok(rx) => rx,
         Err(e) => {

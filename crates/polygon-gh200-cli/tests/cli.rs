@@ -40,9 +40,13 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn expected(ticker: &str, timespan: Timespan, from: &str, to: &str) -> Vec<Bar> {
+    expected_as(ticker, timespan, from, to, true)
+}
+
+fn expected_as(ticker: &str, timespan: Timespan, from: &str, to: &str, adjusted: bool) -> Vec<Bar> {
     let (from, to): (Date, Date) = (from.parse().unwrap(), to.parse().unwrap());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    polygon_sim::expected_aggregates(ticker, Multiplier::ONE, timespan, from.into(), to.into(), now)
+    polygon_sim::expected_aggregates_as(ticker, Multiplier::ONE, timespan, from.into(), to.into(), now, adjusted)
 }
 
 /// One parsed CSV row of bars.
@@ -242,6 +246,46 @@ fn shards_split_the_tickers_disjointly_and_their_union_is_the_whole() {
     whole.sort_by_key(key);
     union.sort_by_key(key);
     assert_eq!(union, whole);
+}
+
+/// `--adjusted false`: bars as traded. NVDA split 10 for 1 on 2024-06-10 (in the simulator as
+/// in the market): before it the prices differ by that factor, after it nothing does.
+#[test]
+fn adjusted_false_fetches_the_bars_as_traded() {
+    let sim = sim(&[]);
+    let (from, to) = ("2024-06-03", "2024-06-14");
+    let run = |adjusted: &str| -> Vec<Row> {
+        let args = [
+            "fetch",
+            "--tickers",
+            "NVDA",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--timespan",
+            "day",
+            "--adjusted",
+            adjusted,
+            "--base-url",
+            sim.url(),
+        ];
+        let o = cli(&args, &[("POLYGON_API_KEY", "k")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_csv(&String::from_utf8_lossy(&o.stdout))
+    };
+    let (raw, adj) = (run("false"), run("true"));
+    assert_eq!(raw, rows_of("NVDA", &expected_as("NVDA", Timespan::Day, from, to, false)));
+    assert_eq!(adj, rows_of("NVDA", &expected("NVDA", Timespan::Day, from, to)));
+    assert_eq!(raw.len(), 10);
+    for (r, a) in raw.iter().zip(&adj) {
+        let split = r.1 >= Date::from_ymd(2024, 6, 10).unwrap().ny_unix_ms(0);
+        let close = if split { a.2[3] } else { a.2[3] * 10.0 };
+        assert!((r.2[3] - close).abs() < 1e-9 * close, "{r:?} against {a:?}");
+    }
+    let o = cli(&["fetch", "--tickers", "NVDA", "--from", from, "--to", to, "--adjusted", "maybe"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--adjusted"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]

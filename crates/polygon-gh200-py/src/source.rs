@@ -71,7 +71,7 @@ impl Source {
     }
 
     /// One ticker's bars.
-    #[pyo3(signature = (ticker, multiplier, timespan, from_date, to_date, cancel=None))]
+    #[pyo3(signature = (ticker, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true))]
     #[allow(clippy::too_many_arguments)]
     fn aggregates(
         &self,
@@ -82,10 +82,11 @@ impl Source {
         from_date: &str,
         to_date: &str,
         cancel: Option<&Cancel>,
+        adjusted: bool,
     ) -> PyResult<Bars> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.clone();
+        let src = self.inner.with_adjusted(adjusted);
         let ticker = ticker.to_owned();
         let got =
             block(
@@ -97,7 +98,7 @@ impl Source {
     }
 
     /// Every distinct ticker, in the order given, with its `Bars` or its exception object.
-    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None))]
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true))]
     #[allow(clippy::too_many_arguments)]
     fn batch<'py>(
         &self,
@@ -108,10 +109,11 @@ impl Source {
         from_date: &str,
         to_date: &str,
         cancel: Option<&Cancel>,
+        adjusted: bool,
     ) -> PyResult<Vec<(String, bool, Bound<'py, PyAny>)>> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.clone();
+        let src = self.inner.with_adjusted(adjusted);
         let got = block(py, cancel, async move {
             src.get_aggregates_batch_with(&tickers, r.multiplier, r.timespan, r.from, r.to).await
         })?;
@@ -128,7 +130,7 @@ impl Source {
     /// The batch as one long `Bars` (one series per successful ticker, in the order given) and
     /// the failed tickers' exceptions. The chunks are joined in Rust, each freed once copied, so
     /// the peak is the bars twice over at most.
-    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None))]
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true))]
     #[allow(clippy::too_many_arguments)]
     fn frame<'py>(
         &self,
@@ -139,11 +141,12 @@ impl Source {
         from_date: &str,
         to_date: &str,
         cancel: Option<&Cancel>,
+        adjusted: bool,
     ) -> PyResult<(Bars, Errors<'py>)> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         let (tickers, mut failed) = self.valid_tickers(&tickers);
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.clone();
+        let src = self.inner.with_adjusted(adjusted);
         let got = block(py, cancel, async move {
             let mut rx = src.stream_bars(&tickers, r.multiplier, r.timespan, r.from, r.to)?;
             let mut chunks = Vec::new();
@@ -166,7 +169,7 @@ impl Source {
 
     /// Chunks of up to `BATCH_SIZE` tickers, fetched (and computed, with `indicators`) while
     /// the caller works on the previous ones; at most `QUEUE_SIZE` wait.
-    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, indicators))]
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, indicators, *, adjusted=true))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -177,11 +180,12 @@ impl Source {
         from_date: &str,
         to_date: &str,
         indicators: bool,
+        adjusted: bool,
     ) -> PyResult<Stream> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         let (tickers, failed) = self.valid_tickers(&tickers);
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.clone();
+        let src = self.inner.with_adjusted(adjusted);
         let rx = block(py, None, async move {
             if indicators {
                 src.stream(&tickers, r.multiplier, r.timespan, r.from, r.to).map(Receiver::Computed)

@@ -56,6 +56,33 @@ def test_frames_have_the_official_clients_fields_and_values(client, sim):
         np.testing.assert_array_equal(ms, theirs["timestamp"].to_numpy(dtype="i8"))
 
 
+def test_adjusted_false_gives_bars_as_traded_like_the_official_client(make_client, sim, tmp_path):
+    # NVDA split 10 for 1 on 2024-06-10 (the simulator knows it): before that day, as traded
+    # prices are 10x the adjusted ones and volumes a tenth; from it on the two agree.
+    from massive import RESTClient
+
+    official = RESTClient(api_key=KEY, base=sim.url, retries=0)
+    client = make_client(cache_disk=True, cache_dir=str(tmp_path / "disk"))
+    frm, to = "2024-06-03", "2024-06-14"
+    for _ in range(2):  # cold, then from the cache: the two are kept apart
+        raw = client.get_aggregates("NVDA", 1, "day", frm, to, adjusted=False)
+        adj = client.get_aggregates("NVDA", 1, "day", frm, to)
+        assert len(raw) == len(adj) == 10
+        before = raw.index < pd.Timestamp("2024-06-10", tz="America/New_York")
+        assert before.sum() == 5
+        np.testing.assert_allclose(raw["close"][before], 10 * adj["close"][before], rtol=1e-12)
+        np.testing.assert_allclose(raw["volume"][before] * 10, adj["volume"][before], rtol=1e-12)
+        pd.testing.assert_frame_equal(raw[~before], adj[~before])
+        for frame, adjusted in ((raw, False), (adj, True)):
+            theirs = pd.DataFrame(official.get_aggs("NVDA", 1, "day", frm, to, adjusted=adjusted))
+            for col in ["open", "high", "low", "close", "volume", "vwap"]:
+                np.testing.assert_array_equal(frame[col].to_numpy(), theirs[col].to_numpy(dtype="f8"), err_msg=col)
+    batch = client.get_aggregates_batch(["NVDA", "AAPL"], 1, "day", frm, to, adjusted=False)
+    pd.testing.assert_frame_equal(batch["NVDA"], raw)
+    long = client.get_aggregates_frame(["NVDA"], 1, "day", frm, to, adjusted=False)
+    np.testing.assert_array_equal(long["close"].to_numpy(), raw["close"].to_numpy())
+
+
 def test_a_failing_ticker_is_in_errors_and_in_the_warning(client):
     with pytest.warns(pg.FetchWarning, match=r"1 of 3 tickers failed: FAIL"):
         r = client.get_aggregates_batch(["AAPL", "FAIL", "MSFT"], from_date=FROM, to_date=TO)
@@ -124,7 +151,7 @@ def test_limit_never_truncates(client):
         (lambda c: c.get_aggregates("AAPL", 0, "day", FROM, TO), pg.ArgumentError, "multiplier"),
         (lambda c: c.get_aggregates("no such!", 1, "day", FROM, TO), pg.ArgumentError, "no such!"),
         (lambda c: c.get_aggregates("AAPL", 1, "day", FROM, TO, output="excel"), pg.ArgumentError, "output"),
-        (lambda c: c.get_aggregates("AAPL", 1, "day", FROM, TO, adjusted=False), pg.ArgumentError, "adjusted"),
+        (lambda c: c.get_aggregates("AAPL", 1, "day", FROM, TO, adjusted="no"), pg.ArgumentError, "adjusted"),
         (lambda c: c.get_aggregates_batch(["AAPL", 7]), pg.ArgumentError, "tickers"),
     ],
     ids=["timespan", "date", "to-date", "order", "date-type", "multiplier", "ticker", "output", "adjusted", "ticker-type"],

@@ -86,11 +86,12 @@ const OVERLAP: usize = 2;
 #[derive(Clone)]
 pub struct PolygonDataSource {
     inner: Arc<Inner>,
+    /// The shared fetcher, as this handle asks it (split-adjusted or as traded).
+    fetcher: Fetcher,
 }
 
 struct Inner {
     config: Config,
-    fetcher: Fetcher,
     /// Built when first needed (a `fetch` never builds one, so `GPU_BACKEND` cannot stand in its way).
     backend: OnceLock<Arc<dyn Backend>>,
     building: Mutex<()>,
@@ -143,14 +144,34 @@ impl PolygonDataSource {
         let fetcher = Fetcher::new(transport, cache, config.fetch_config());
         let inner = Inner {
             config,
-            fetcher,
             backend: OnceLock::new(),
             building: Mutex::new(()),
             spare: Mutex::default(),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
         };
-        Ok(PolygonDataSource { inner: Arc::new(inner) })
+        Ok(PolygonDataSource { inner: Arc::new(inner), fetcher })
+    }
+
+    /// A handle on the same pipeline (transport, cache, backend, shutdown) whose bars are
+    /// split-adjusted (`true`: the API's default, and every new handle's) or as traded (`false`).
+    /// The two are fetched and cached apart.
+    ///
+    /// ```no_run
+    /// # async fn demo(source: polygon_gh200::PolygonDataSource) {
+    /// use polygon_gh200::model::{Date, Multiplier, Timespan};
+    /// let (from, to): (Date, Date) = ("2024-06-03".parse().unwrap(), "2024-06-14".parse().unwrap());
+    /// let as_traded = source.with_adjusted(false).get_aggregates("NVDA", Multiplier::ONE, Timespan::Day, from, to).await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_adjusted(&self, adjusted: bool) -> PolygonDataSource {
+        PolygonDataSource { inner: self.inner.clone(), fetcher: self.fetcher.with_adjusted(adjusted) }
+    }
+
+    /// Whether this handle's bars are split-adjusted.
+    pub fn adjusted(&self) -> bool {
+        self.fetcher.adjusted()
     }
 
     /// The settings it was built from.
@@ -160,17 +181,17 @@ impl PolygonDataSource {
 
     /// The fetch layer (plans, pages, batches, the other endpoints, progress counters).
     pub fn fetcher(&self) -> &Fetcher {
-        &self.inner.fetcher
+        &self.fetcher
     }
 
     /// The cache (stats, `clear`).
     pub fn cache(&self) -> &Cache {
-        self.inner.fetcher.cache()
+        self.fetcher.cache()
     }
 
     /// The transport (stats).
     pub fn transport(&self) -> &Transport {
-        self.inner.fetcher.transport()
+        self.fetcher.transport()
     }
 
     /// The indicator backend `GPU_BACKEND` asks for, built on first use (`auto` logs which it
@@ -196,7 +217,7 @@ impl PolygonDataSource {
 
     /// The fetch layer's counters (tickers done and failed, bars, cache hits, pages, bytes).
     pub fn progress(&self) -> Progress {
-        self.inner.fetcher.progress()
+        self.fetcher.progress()
     }
 
     /// Whether Redis answers now.
@@ -222,7 +243,7 @@ impl PolygonDataSource {
     ) -> Result<BarColumns, Error> {
         self.check_open()?;
         let t = parse_ticker(ticker)?;
-        let fetch = self.inner.fetcher.get_aggregates(&t, multiplier, timespan, from, to);
+        let fetch = self.fetcher.get_aggregates(&t, multiplier, timespan, from, to);
         tokio::select! {
             r = fetch => Ok(r?),
             () = self.inner.cancel.cancelled() => Err(Error::ShutDown),
@@ -256,7 +277,7 @@ impl PolygonDataSource {
         let fetched = if self.check_open().is_err() {
             Vec::new()
         } else {
-            let batch = self.inner.fetcher.get_aggregates_batch(&valid, multiplier, timespan, from, to);
+            let batch = self.fetcher.get_aggregates_batch(&valid, multiplier, timespan, from, to);
             tokio::select! {
                 r = batch => r,
                 () = self.inner.cancel.cancelled() => Vec::new(),
@@ -302,7 +323,7 @@ impl PolygonDataSource {
         // `QUEUE_SIZE` chunks wait between fetching and processing (the fetcher's queue); the
         // processed ones wait for the caller in a short queue of their own.
         let (tx, rx) = mpsc::channel(OVERLAP);
-        let mut fetched = self.inner.fetcher.stream_aggregates(valid, multiplier, timespan, from, to);
+        let mut fetched = self.fetcher.stream_aggregates(valid, multiplier, timespan, from, to);
         let me = self.clone();
         self.inner.tasks.spawn(async move {
             loop {
@@ -367,7 +388,7 @@ impl PolygonDataSource {
         self.check_open()?;
         let valid = parse_all(tickers)?;
         let (tx, rx) = mpsc::channel(1);
-        let mut fetched = self.inner.fetcher.stream_aggregates(valid, multiplier, timespan, from, to);
+        let mut fetched = self.fetcher.stream_aggregates(valid, multiplier, timespan, from, to);
         let cancel = self.inner.cancel.clone();
         self.inner.tasks.spawn(async move {
             loop {
@@ -387,7 +408,7 @@ impl PolygonDataSource {
     /// Gives a streamed chunk back: its bars and indicator columns are reused by the chunks that
     /// follow (optional; a dropped chunk is simply freed). At most `QUEUE_SIZE + 1` are kept.
     pub fn recycle(&self, chunk: ProcessedChunk) {
-        self.inner.fetcher.recycle(chunk.bars);
+        self.fetcher.recycle(chunk.bars);
         if let Ok(ind) = chunk.indicators {
             let mut spare = self.inner.spare.lock().expect("spare lock");
             if spare.len() <= self.inner.config.queue_size {
@@ -398,7 +419,7 @@ impl PolygonDataSource {
 
     /// Gives a bars-only chunk's columns back (see [`PolygonDataSource::recycle`]).
     pub fn recycle_bars(&self, bars: BarColumns) {
-        self.inner.fetcher.recycle(bars);
+        self.fetcher.recycle(bars);
     }
 
     fn spare_indicators(&self) -> Indicators {

@@ -245,8 +245,21 @@ pub fn expected_aggregates(
     to: polygon_model::TimeBound,
     now_ms: i64,
 ) -> Vec<polygon_model::Bar> {
+    expected_aggregates_as(ticker, multiplier, timespan, from, to, now_ms, true)
+}
+
+/// [`expected_aggregates`], split-adjusted or (`adjusted` false) as traded.
+pub fn expected_aggregates_as(
+    ticker: &str,
+    multiplier: polygon_model::Multiplier,
+    timespan: polygon_model::Timespan,
+    from: polygon_model::TimeBound,
+    to: polygon_model::TimeBound,
+    now_ms: i64,
+    adjusted: bool,
+) -> Vec<polygon_model::Bar> {
     match market::Universe::get().profile(ticker) {
-        Some(p) => market::aggregates(p, timespan, multiplier.get(), from.start_ms(), to.end_ms(), now_ms)
+        Some(p) => market::aggregates_as(p, timespan, multiplier.get(), from.start_ms(), to.end_ms(), now_ms, adjusted)
             .iter()
             .map(render::bar_of)
             .collect(),

@@ -67,6 +67,89 @@ pub struct Profile {
     /// Mean trades per regular-session minute.
     pub(crate) activity: f64,
     pub(crate) lot: u64,
+    /// Forward splits, oldest first.
+    pub(crate) splits: Vec<Split>,
+}
+
+impl Profile {
+    /// The ticker's splits, oldest first.
+    pub fn splits(&self) -> &[Split] {
+        &self.splits
+    }
+}
+
+/// A forward split as Polygon lists one: from `execution_date` on, `split_from` shares became
+/// `split_to`. The simulator models forward splits only (`split_from` is 1), so that as-traded
+/// prices are whole ticks: its generator's prices are split-adjusted and its share counts as
+/// traded, and a bar before a split of factor F = split_to / split_from is served as traded
+/// with prices x F, and split-adjusted with volume x F (its VWAP is the same either way up to
+/// that factor). No rounding is involved: every such product is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// The first session at the new share count.
+    pub execution_date: Date,
+    #[allow(missing_docs)]
+    pub split_from: u32,
+    #[allow(missing_docs)]
+    pub split_to: u32,
+}
+
+/// Splits of the familiar tickers, as they happened.
+const FAMILIAR_SPLITS: &[(&str, &str, u32)] = &[
+    ("AAPL", "2020-08-31", 4),
+    ("TSLA", "2020-08-31", 5),
+    ("NVDA", "2021-07-20", 4),
+    ("AMZN", "2022-06-06", 20),
+    ("GOOGL", "2022-07-18", 20),
+    ("GOOG", "2022-07-18", 20),
+    ("TSLA", "2022-08-25", 3),
+    ("WMT", "2024-02-26", 3),
+    ("NVDA", "2024-06-10", 10),
+    ("AVGO", "2024-07-15", 10),
+];
+
+/// One synthetic ticker in 12 has split once, on a trading day from 2019 to 2025, 2, 3, 4, 5 or
+/// 10 for 1.
+fn synthetic_splits(seed: u64) -> Vec<Split> {
+    if !mix(seed ^ 5).is_multiple_of(12) {
+        return Vec::new();
+    }
+    let start = Date::from_ymd(2019, 1, 2).expect("a date");
+    let day = Date::from_days(start.days() + (mix(seed ^ 6) % (7 * 365)) as i32).expect("a date");
+    let execution_date = NyseCalendar.next_trading_day(day);
+    let split_to = [2, 3, 4, 5, 10][(mix(seed ^ 7) % 5) as usize];
+    vec![Split { execution_date, split_from: 1, split_to }]
+}
+
+/// How many of today's shares one share on `date` became: the product of the ratios of the
+/// splits executed after `date` and by `today`.
+pub fn split_factor(p: &Profile, date: Date, today: Date) -> u64 {
+    p.splits
+        .iter()
+        .filter(|s| s.execution_date > date && s.execution_date <= today)
+        .map(|s| u64::from(s.split_to / s.split_from.max(1)))
+        .product()
+}
+
+/// `b` (a base bar of the generator, on `date`) as served: split-adjusted (volume x F) or as
+/// traded (prices x F), F being [`split_factor`] as of `now_ms`.
+pub fn served(p: &Profile, mut b: AggBar, date: Date, now_ms: i64, adjusted: bool) -> AggBar {
+    if p.splits.is_empty() {
+        return b;
+    }
+    let today = polygon_model::ny_date_minute(now_ms).map_or(date, |(d, _)| d);
+    let f = split_factor(p, date, today);
+    if f == 1 {
+        return b;
+    }
+    b.notional *= i128::from(f);
+    if adjusted {
+        b.v *= f;
+    } else {
+        let k = f as i64;
+        (b.o, b.h, b.l, b.c) = (b.o * k, b.h * k, b.l * k, b.c * k);
+    }
+    b
 }
 
 const FAMILIAR: &[(&str, &str, f64, &str, &str)] = &[
@@ -166,6 +249,15 @@ impl Universe {
                     // The first listed are the busiest.
                     activity: 60.0 / (1.0 + i as f64 / 12.0),
                     lot: 100,
+                    splits: FAMILIAR_SPLITS
+                        .iter()
+                        .filter(|s| s.0 == t)
+                        .map(|&(_, d, to)| Split {
+                            execution_date: d.parse().expect("a split date"),
+                            split_from: 1,
+                            split_to: to,
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -191,6 +283,7 @@ impl Universe {
                 daily_vol: 0.015 + 0.035 * unit(mix(seed ^ 3)),
                 activity: 0.3 + 8.0 * unit(mix(seed ^ 4)).powi(2),
                 lot: 100,
+                splits: synthetic_splits(seed),
                 ticker: t,
             });
         }
@@ -617,6 +710,20 @@ pub fn bucket_start(timespan: Timespan, multiplier: u32, t: i64, date: Date) -> 
 /// (1 × `timespan`) that start in `from..=to` (Unix ms) and end by `now_ms`. A bar is stamped with
 /// its bucket's start, which for weeks, months and longer can precede `from` (Polygon's convention).
 pub fn aggregates(p: &Profile, timespan: Timespan, multiplier: u32, from: i64, to: i64, now_ms: i64) -> Vec<AggBar> {
+    aggregates_as(p, timespan, multiplier, from, to, now_ms, true)
+}
+
+/// [`aggregates`], split-adjusted or (`adjusted` false) as traded: each base bar is converted
+/// ([`served`]) before it is grouped, so a week holding a split holds the prices traded in it.
+pub fn aggregates_as(
+    p: &Profile,
+    timespan: Timespan,
+    multiplier: u32,
+    from: i64,
+    to: i64,
+    now_ms: i64,
+    adjusted: bool,
+) -> Vec<AggBar> {
     let cal = NyseCalendar;
     if to < from {
         return Vec::new();
@@ -662,6 +769,7 @@ pub fn aggregates(p: &Profile, timespan: Timespan, multiplier: u32, from: i64, t
     let mut out: Vec<AggBar> = Vec::new();
     for b in base {
         let (date, _) = polygon_model::ny_date_minute(b.t).expect("in range");
+        let b = served(p, b, date, now_ms, adjusted);
         let start = bucket_start(timespan, multiplier, b.t, date);
         push_into(&mut out, b, start, false);
     }
@@ -866,5 +974,34 @@ mod tests {
         assert_eq!(bucket_start(Timespan::Quarter, 1, t, d), "2024-01-01".parse::<Date>().unwrap().ny_unix_ms(0));
         assert_eq!(bucket_start(Timespan::Year, 1, t, d), "2024-01-01".parse::<Date>().unwrap().ny_unix_ms(0));
         assert_eq!(bucket_start(Timespan::Minute, 5, t + 7 * MINUTE_MS, d), t + 5 * MINUTE_MS);
+    }
+
+    #[test]
+    fn splits_scale_traded_prices_and_adjusted_volumes_exactly() {
+        let u = Universe::get();
+        let p = u.profile("NVDA").expect("NVDA");
+        let now = Date::from_ymd(2026, 12, 1).unwrap().ny_unix_ms(0);
+        let split = Date::from_ymd(2024, 6, 10).unwrap().ny_unix_ms(0);
+        let (f, t) = (Date::from_ymd(2024, 6, 3).unwrap().ny_unix_ms(0), day("2024-06-14").post_close);
+        let adj = aggregates_as(p, Timespan::Day, 1, f, t, now, true);
+        let raw = aggregates_as(p, Timespan::Day, 1, f, t, now, false);
+        assert_eq!(adj.len(), 10);
+        for (a, r) in adj.iter().zip(&raw) {
+            let k: i64 = if a.t < split { 10 } else { 1 };
+            assert_eq!((r.o, r.h, r.l, r.c), (a.o * k, a.h * k, a.l * k, a.c * k), "{a:?} {r:?}");
+            assert_eq!((r.v * k as u64, r.n), (a.v, a.n), "{a:?} {r:?}");
+            // Each VWAP is rounded to 4 decimals, as Polygon reports it: equal up to that.
+            assert!((r.vw() - a.vw() * k as f64).abs() <= 0.5e-4 * (k + 1) as f64, "{a:?} {r:?}");
+        }
+        // A week holding the split holds the prices traded in it: the pre-split high.
+        let week = aggregates_as(p, Timespan::Week, 1, f, t, now, false);
+        assert_eq!(week[1].h, raw[5..].iter().map(|b| b.h).max().unwrap().max(week[1].h));
+        assert!(raw[..5].iter().all(|b| b.l > raw[5..].iter().map(|b| b.h).max().unwrap()));
+        // Before NVDA's 2021 split the factor is both splits'; after today's date, none applies.
+        assert_eq!(split_factor(p, Date::from_ymd(2021, 1, 4).unwrap(), Date::from_ymd(2026, 12, 1).unwrap()), 40);
+        assert_eq!(split_factor(p, Date::from_ymd(2021, 1, 4).unwrap(), Date::from_ymd(2021, 7, 19).unwrap()), 1);
+        // Some synthetic tickers split too, not most.
+        let with = u.profiles().iter().filter(|p| !p.splits().is_empty()).count();
+        assert!(with > u.len() / 20 && with < u.len() / 6, "{with} of {}", u.len());
     }
 }

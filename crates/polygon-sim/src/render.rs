@@ -271,7 +271,7 @@ fn aggs(
             cacheable: true,
         };
     };
-    let mut bars = market::aggregates(p, span, k, from_b.start_ms(), to_b.end_ms(), now_ms);
+    let mut bars = market::aggregates_as(p, span, k, from_b.start_ms(), to_b.end_ms(), now_ms, adjusted);
     if desc {
         bars.reverse();
     }
@@ -346,7 +346,9 @@ fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
         resp.results = Universe::get()
             .profiles()
             .iter()
-            .filter_map(|p| market::day_bar(p, &s).map(|b| ticker_bar(p, &b, close)))
+            .filter_map(|p| {
+                market::day_bar(p, &s).map(|b| ticker_bar(p, &market::served(p, b, date, now_ms, adjusted), close))
+            })
             .collect();
     }
     resp.query_count = resp.results.len() as u64;
@@ -386,6 +388,7 @@ fn prev(t: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
             let day = NyseCalendar.prev_trading_day(today);
             let s = NyseCalendar.session(day).expect("trading day");
             if let Some(b) = market::day_bar(p, &s) {
+                let b = market::served(p, b, day, now_ms, adjusted);
                 resp.results.push(ticker_bar(p, &b, day.ny_unix_ms(polygon_model::REGULAR_CLOSE_MINUTE)));
             }
         }

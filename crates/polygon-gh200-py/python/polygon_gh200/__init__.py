@@ -124,10 +124,8 @@ def _tickers(tickers: Union[str, Iterable[str]], shard: Optional[Sequence[int]] 
 def _check(multiplier: int, output: str, adjusted: bool):
     if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 1:
         raise ArgumentError(f"multiplier: {multiplier!r} is not a whole number of 1 or more")
-    if adjusted is not True:
-        raise ArgumentError(
-            "adjusted: only split-adjusted bars (adjusted=True) are fetched and cached for now"
-        )
+    if not isinstance(adjusted, bool):
+        raise ArgumentError(f"adjusted: {adjusted!r} is not True or False")
     _frames.require(output)
 
 
@@ -317,6 +315,8 @@ class PolygonDataSource:
 
         ``to_date`` defaults to today in New York, ``from_date`` to 30 days before it. ``limit``
         is accepted for the seed's sake and never truncates: every page is fetched.
+        ``adjusted=False`` gives the bars as traded (prices before a split not divided by its
+        ratio, volumes not multiplied); they are fetched and cached apart from adjusted ones.
 
         >>> df = client.get_aggregates("AAPL", timespan="minute", from_date="2024-10-01", to_date="2024-10-01")  # doctest: +SKIP
         >>> df.columns.tolist()  # doctest: +SKIP
@@ -325,7 +325,7 @@ class PolygonDataSource:
         del limit
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
-        bars = self._src.aggregates(ticker, multiplier, timespan, frm, to, _cancel)
+        bars = self._src.aggregates(ticker, multiplier, timespan, frm, to, _cancel, adjusted=adjusted)
         return _frames.series_frame(bars, output)
 
     def get_aggregates_batch(
@@ -358,7 +358,7 @@ class PolygonDataSource:
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
         names = _tickers(tickers, shard)
-        rows = self._src.batch(names, multiplier, timespan, frm, to, _cancel)
+        rows = self._src.batch(names, multiplier, timespan, frm, to, _cancel, adjusted=adjusted)
         ok, errors = {}, {}
         for ticker, good, obj in rows:
             if good:
@@ -394,7 +394,7 @@ class PolygonDataSource:
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
         names = _tickers(tickers, shard)
-        bars, errors = self._src.frame(names, multiplier, timespan, frm, to, _cancel)
+        bars, errors = self._src.frame(names, multiplier, timespan, frm, to, _cancel, adjusted=adjusted)
         errors = dict(errors)
         frame = _frames.long_frame(bars, output)
         if output == "pandas":
@@ -427,7 +427,9 @@ class PolygonDataSource:
         """
         _check(multiplier, output, adjusted)
         frm, to = _range(from_date, to_date)
-        native = self._src.stream(_tickers(tickers, shard), multiplier, timespan, frm, to, bool(indicators))
+        native = self._src.stream(
+            _tickers(tickers, shard), multiplier, timespan, frm, to, bool(indicators), adjusted=adjusted
+        )
         return _ChunkIterator(native, output)
 
     def compute_indicators(self, df):

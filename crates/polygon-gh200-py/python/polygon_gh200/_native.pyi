@@ -52,7 +52,15 @@ class _Stream:
 class _Source:
     def __init__(self, overrides: Sequence[Tuple[str, str]], config_file: Optional[str] = None) -> None: ...
     def aggregates(
-        self, ticker: str, multiplier: int, timespan: str, from_date: str, to_date: str, cancel: Optional[Cancel] = None
+        self,
+        ticker: str,
+        multiplier: int,
+        timespan: str,
+        from_date: str,
+        to_date: str,
+        cancel: Optional[Cancel] = None,
+        *,
+        adjusted: bool = True,
     ) -> Bars: ...
     def batch(
         self,
@@ -62,6 +70,8 @@ class _Source:
         from_date: str,
         to_date: str,
         cancel: Optional[Cancel] = None,
+        *,
+        adjusted: bool = True,
     ) -> List[Tuple[str, bool, Any]]: ...
     def frame(
         self,
@@ -71,9 +81,19 @@ class _Source:
         from_date: str,
         to_date: str,
         cancel: Optional[Cancel] = None,
+        *,
+        adjusted: bool = True,
     ) -> Tuple[Bars, List[Tuple[str, Exception]]]: ...
     def stream(
-        self, tickers: Sequence[str], multiplier: int, timespan: str, from_date: str, to_date: str, indicators: bool
+        self,
+        tickers: Sequence[str],
+        multiplier: int,
+        timespan: str,
+        from_date: str,
+        to_date: str,
+        indicators: bool,
+        *,
+        adjusted: bool = True,
     ) -> _Stream: ...
     def compute(
         self,
