@@ -16,8 +16,11 @@ use crate::key::CacheKey;
 use crate::ttl::TtlClass;
 use crate::value::CacheValue;
 
-/// How long a loader waiting on another process's lock sleeps between looks at Redis.
+/// How long a loader waiting on another process's lock first sleeps between looks at Redis; the
+/// sleep doubles up to [`LOCK_POLL_MAX`], so that hundreds of waiters (a fleet asking for the same
+/// batch at once) do not flood Redis with lock attempts and time each other out.
 const LOCK_POLL: Duration = Duration::from_millis(20);
+const LOCK_POLL_MAX: Duration = Duration::from_millis(160);
 
 /// The flights of one cache: a local mutex per key being loaded, and what its lock tokens say.
 pub(crate) struct Flights {
@@ -113,6 +116,7 @@ impl Cache {
         // without knowing it, and release it at the end (compare-and-delete: harmless if not).
         let mut maybe_held = false;
         let mut took_over = false;
+        let mut poll = LOCK_POLL;
         // Take the fleet-wide lock, or wait for whoever holds it to store the value.
         while let Some(r) = self.redis() {
             match r.lock(&lock_key, &token, self.inner.cfg.lock_ttl).await {
@@ -135,7 +139,8 @@ impl Cache {
                         continue;
                     }
                     self.inner.counters.lock_waits.fetch_add(1, Relaxed);
-                    tokio::time::sleep(LOCK_POLL).await;
+                    tokio::time::sleep(poll).await;
+                    poll = (poll * 2).min(LOCK_POLL_MAX);
                     if let Some(e) = self.redis_get::<T>(key).await {
                         return Ok(e);
                     }

@@ -133,6 +133,12 @@ impl RedisTier {
             .map(|_| ())
     }
 
+    /// `EVAL script keys args` answering an integer (the fleet's quota scripts); a reply counts
+    /// toward the up/down flag as any other command's.
+    pub(crate) async fn eval_i64(&self, script: &str, keys: Vec<String>, args: Vec<String>) -> Result<i64, Error> {
+        self.answered(self.pool.with_options(&self.opts).eval::<i64, _, _, _>(script, keys, args).await)
+    }
+
     /// Every key matching `pattern` (SCAN, cluster-wide when clustered).
     async fn keys_matching(&self, pattern: &str, clustered: bool) -> Result<Vec<Key>, Error> {
         use futures_util::StreamExt;

@@ -47,6 +47,9 @@ pub struct SimArgs {
     /// Tickers that always answer 500, comma-separated.
     #[arg(long, value_delimiter = ',')]
     fail_tickers: Vec<String>,
+    /// Append a line for every request to this file: the Unix ms it arrived and the status sent.
+    #[arg(long)]
+    request_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +84,9 @@ pub async fn run(a: SimArgs) -> ExitCode {
     }
     if let Some(now) = a.now_ms {
         b = b.now_ms(now);
+    }
+    if let Some(p) = a.request_log {
+        b = b.request_log(p);
     }
     let handle = match b.build().spawn().await {
         Ok(h) => h,

@@ -23,6 +23,18 @@ pub struct ConfigError {
 
 pub use polygon_gpu::{BackendKind as GpuBackend, MemoryMode as GpuMemory};
 
+/// `RATE_LIMIT_SCOPE`: whether `POLYGON_RATE_LIMIT` binds this process or every process that
+/// shares its Redis (a fleet on one API key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitScope {
+    /// Fleet when Redis answers at start, process otherwise (the default).
+    Auto,
+    /// Shared through Redis; while Redis does not answer, each process keeps to its fair share.
+    Fleet,
+    /// This process alone.
+    Process,
+}
+
 /// Every setting of design.md, validated. Build with [`Config::from_env`] or [`Config::load`].
 #[derive(Clone)]
 pub struct Config {
@@ -30,8 +42,13 @@ pub struct Config {
     pub api_key: Option<ApiKey>,
     /// `POLYGON_BASE_URL`.
     pub base_url: String,
-    /// `POLYGON_RATE_LIMIT` (`None` is `off`).
+    /// `POLYGON_RATE_LIMIT` (`None` is `off`): the key's limit, across the fleet when
+    /// [`Config::rate_limit_scope`] makes it shared.
     pub rate_limit: Option<RateLimit>,
+    /// `POLYGON_RATE_BURST`: requests let through at once (`None`: a period's worth).
+    pub rate_burst: Option<u32>,
+    /// `RATE_LIMIT_SCOPE`: whose limit `POLYGON_RATE_LIMIT` is.
+    pub rate_limit_scope: RateLimitScope,
     /// `POLYGON_CA_CERT`.
     pub ca_cert: Option<PathBuf>,
     /// `REDIS_URL`, or one built from `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`; `None` when
@@ -83,6 +100,8 @@ impl std::fmt::Debug for Config {
             .field("api_key", &self.api_key)
             .field("base_url", &self.base_url)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_burst", &self.rate_burst)
+            .field("rate_limit_scope", &self.rate_limit_scope)
             .field("ca_cert", &self.ca_cert)
             .field("redis_url", &self.redis_url.as_deref().map(polygon_cache::redact_url))
             .field("redis_cluster", &self.redis_cluster)
@@ -153,6 +172,8 @@ impl Config {
         "POLYGON_API_KEY",
         "POLYGON_BASE_URL",
         "POLYGON_RATE_LIMIT",
+        "POLYGON_RATE_BURST",
+        "RATE_LIMIT_SCOPE",
         "POLYGON_CA_CERT",
         "REDIS_URL",
         "REDIS_HOST",
@@ -278,6 +299,26 @@ impl Config {
                 Some(format!("redis://{host}:{port}/{db}"))
             }
         };
+        let rate_burst = match get("POLYGON_RATE_BURST") {
+            None => None,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => return Err(bad("POLYGON_RATE_BURST", &v, "a whole number of requests, 1 or more")),
+            },
+        };
+        let rate_limit_scope = match get("RATE_LIMIT_SCOPE").as_deref().map(str::trim) {
+            None | Some("auto") => RateLimitScope::Auto,
+            Some("fleet") => RateLimitScope::Fleet,
+            Some("process") => RateLimitScope::Process,
+            Some(v) => return Err(bad("RATE_LIMIT_SCOPE", v, "auto, fleet or process")),
+        };
+        if rate_limit_scope == RateLimitScope::Fleet && redis_url.is_none() {
+            return Err(bad(
+                "RATE_LIMIT_SCOPE",
+                "fleet",
+                "auto or process when REDIS_URL is off (a fleet shares its quota through Redis)",
+            ));
+        }
         let redis_cluster = match get("REDIS_CLUSTER").as_deref().map(str::trim) {
             None | Some("0" | "false" | "no" | "") => false,
             Some("1" | "true" | "yes") => true,
@@ -330,6 +371,8 @@ impl Config {
             api_key,
             base_url,
             rate_limit,
+            rate_burst,
+            rate_limit_scope,
             ca_cert,
             redis_url,
             redis_cluster,
@@ -381,6 +424,7 @@ impl Config {
     pub fn transport_builder(&self) -> TransportBuilder {
         let mut b = Transport::builder(&self.base_url)
             .rate_limit(self.rate_limit)
+            .rate_burst(self.rate_burst)
             .max_connections(self.max_connections)
             .max_idle_per_host(self.max_pool_size)
             .connect_timeout(self.connection_timeout)

@@ -9,9 +9,10 @@ mod config;
 /// The demo: the whole pipeline against the in-process simulator, cold then warm.
 #[cfg(feature = "demo")]
 pub mod demo;
+mod fleet;
 mod source;
 
-pub use config::{Config, ConfigError, GpuBackend, GpuMemory};
+pub use config::{Config, ConfigError, GpuBackend, GpuMemory, RateLimitScope};
 pub use polygon_fetch::{BatchChunk, Progress};
 pub use source::{Error, PolygonDataSource, ProcessedChunk};
 

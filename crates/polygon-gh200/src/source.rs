@@ -126,14 +126,18 @@ impl PolygonDataSource {
     /// # Errors
     /// [`Error::Transport`] (bad base URL or CA file), [`Error::Cache`] (unparsable Redis URL).
     pub async fn new(config: Config) -> Result<Self, Error> {
-        let transport = config.transport_builder().build()?;
         if config.cache_disk && config.cache_dir.is_none() {
             tracing::warn!(
                 "no cache directory is known (no HOME or XDG_CACHE_HOME): set CACHE_DIR to keep the cache across runs"
             );
         }
         let cache = config.cache_builder().build().await?;
-        Self::with_parts(config, transport, cache)
+        // The rate limit is the fleet's, through the cache's Redis, when RATE_LIMIT_SCOPE says so.
+        let mut transport = config.transport_builder();
+        if let Some(permits) = crate::fleet::permits(&config, &cache).await {
+            transport = transport.permit_source(permits);
+        }
+        Self::with_parts(config, transport.build()?, cache)
     }
 
     /// Wires given layers (for callers that build their own transport or cache).

@@ -47,6 +47,15 @@ pub enum Error {
     /// The self-signed certificate could not be made or written.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    /// The request log could not be opened.
+    #[error("cannot open the request log {path}")]
+    RequestLog {
+        /// The file asked for.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The simulator's settings. Build with [`Simulator::builder`].
@@ -68,6 +77,7 @@ pub struct Simulator {
     pub(crate) wrong_shape_tickers: Vec<String>,
     pub(crate) body_cache_bytes: usize,
     pub(crate) loop_next_url: bool,
+    pub(crate) request_log: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -109,6 +119,7 @@ impl Simulator {
             wrong_shape_tickers: Vec::new(),
             body_cache_bytes: 256 << 20,
             loop_next_url: false,
+            request_log: None,
         })
     }
 
@@ -213,6 +224,14 @@ impl SimulatorBuilder {
     /// Tickers whose every request answers 500 (a per-ticker fault).
     pub fn fail_tickers(mut self, tickers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.0.fail_tickers = tickers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Appends a line for every request answered to `path`: the Unix ms it arrived and the
+    /// status sent (`reset` for a connection reset on purpose), so that a test or a benchmark
+    /// can measure the rate the server saw, window by window.
+    pub fn request_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.0.request_log = Some(path.into());
         self
     }
 

@@ -112,6 +112,8 @@ struct Shared {
     counters: Counters,
     cache: Mutex<BodyCache>,
     bucket: Mutex<(f64, Instant)>,
+    /// `Simulator::request_log`'s file.
+    log: Option<Mutex<std::fs::File>>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -199,7 +201,18 @@ pub(crate) async fn spawn(cfg: Simulator) -> Result<SimHandle, Error> {
     let base_url = format!("{}://{addr}", if cfg.tls { "https" } else { "http" });
     let cap = cfg.body_cache_bytes;
     let burst = cfg.rate_limit.map(|r| r.requests as f64).unwrap_or(0.0);
+    let log = match &cfg.request_log {
+        Some(p) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| Error::RequestLog { path: p.clone(), source })?,
+        )),
+        None => None,
+    };
     let shared = Arc::new(Shared {
+        log,
         cfg,
         base_url: base_url.clone(),
         counters: Counters::default(),
@@ -353,6 +366,15 @@ fn unit(x: u64) -> f64 {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<SimBody>, std::io::Error> {
+    let Some(log) = &shared.log else { return answer(shared.clone(), req).await };
+    let arrived = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let r = answer(shared.clone(), req).await;
+    let status = r.as_ref().map_or_else(|_| "reset".to_owned(), |resp| resp.status().as_u16().to_string());
+    let _ = writeln!(log.lock().expect("log lock"), "{arrived} {status}");
+    r
+}
+
+async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<SimBody>, std::io::Error> {
     let c = &shared.counters;
     let cfg = &shared.cfg;
     let n = c.requests.fetch_add(1, Relaxed);

@@ -1,16 +1,15 @@
 //! `TransportBuilder`: a transport's settings, their defaults (the `defaults` constants, written
 //! once here), and `build`, which checks them and makes the pooled client.
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota};
 use http::HeaderValue;
 use polygon_model::RateLimit;
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::permit::{LocalLimiter, PermitSource};
 use crate::transport::{Counters, Inner};
 use crate::{ApiKey, Error, RetryBudget, Transport, client, retry};
 
@@ -80,9 +79,21 @@ pub struct TransportBuilder {
     pub(crate) backoff_cap: Duration,
     budget: (f64, f64, f64),
     rate_limit: Option<RateLimit>,
+    rate_burst: Option<u32>,
+    permit_source: Option<SharedPermits>,
     pub(crate) max_body_bytes: u64,
     pub(crate) http_version: HttpVersion,
     user_agent: String,
+}
+
+/// A permit source in the builder (its `Debug` is the source's description).
+#[derive(Clone)]
+pub(crate) struct SharedPermits(pub(crate) Arc<dyn PermitSource>);
+
+impl std::fmt::Debug for SharedPermits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.describe())
+    }
 }
 
 impl Transport {
@@ -103,6 +114,8 @@ impl Transport {
             backoff_cap: defaults::BACKOFF_CAP,
             budget: (defaults::RETRY_BUDGET_RATIO, defaults::RETRY_BUDGET_FLOOR_PER_SEC, defaults::RETRY_BUDGET_MAX),
             rate_limit: Some(defaults::RATE_LIMIT),
+            rate_burst: None,
+            permit_source: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
             http_version: HttpVersion::Auto,
             user_agent: defaults::USER_AGENT.to_owned(),
@@ -182,6 +195,20 @@ impl TransportBuilder {
         self
     }
 
+    /// Requests the rate limit lets through at once after a quiet spell (`POLYGON_RATE_BURST`;
+    /// `None`, the default, is a period's worth: the `100` of `100/s`).
+    pub fn rate_burst(mut self, burst: Option<u32>) -> Self {
+        self.rate_burst = burst;
+        self
+    }
+
+    /// Where permits come from instead of a [`LocalLimiter`] of [`TransportBuilder::rate_limit`]
+    /// (a fleet's shared quota, say). Replaces the local limit.
+    pub fn permit_source(mut self, source: Arc<dyn PermitSource>) -> Self {
+        self.permit_source = Some(SharedPermits(source));
+        self
+    }
+
     /// Largest response body accepted, in bytes, both on the wire and after gzip decoding
     /// (`MAX_BODY_MB`, default [`defaults::MAX_BODY_BYTES`]). A larger body is refused before it
     /// is read or decoded, with an error for which [`Error::is_body_too_large`] holds.
@@ -208,15 +235,10 @@ impl TransportBuilder {
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() || uri.query().is_some() {
             return Err(Error::config(format!("POLYGON_BASE_URL {base:?} must be http(s)://host[:port][/prefix]")));
         }
-        let limiter = match self.rate_limit {
-            None => None,
-            Some(r) => {
-                let period = r.per / r.requests;
-                let quota = Quota::with_period(period)
-                    .ok_or_else(|| Error::config(format!("POLYGON_RATE_LIMIT {r} is too fast to express")))?
-                    .allow_burst(NonZeroU32::new(r.requests).expect("RateLimit is never 0"));
-                Some((DefaultDirectRateLimiter::direct(quota), period))
-            }
+        let limiter: Option<Arc<dyn PermitSource>> = match (&self.permit_source, self.rate_limit) {
+            (Some(p), _) => Some(p.0.clone()),
+            (None, None) => None,
+            (None, Some(r)) => Some(Arc::new(LocalLimiter::new(r, self.rate_burst.unwrap_or(r.requests))?)),
         };
         let stats = Arc::new(Counters::default());
         let http = client::build(&self, stats.connections.clone())?;

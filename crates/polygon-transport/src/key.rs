@@ -42,6 +42,28 @@ impl ApiKey {
         v
     }
 
+    /// A name for what belongs to this key (a fleet's shared quota in Redis, say) that does not
+    /// reveal it: 32 hex digits of FNV-1a 128 over `context`, a NUL and the key. Stable across
+    /// processes and versions (`pgh200-quota-v1` names the scheme in the one caller).
+    ///
+    /// ```
+    /// let key = polygon_transport::ApiKey::new("s3cr3t").unwrap();
+    /// let id = key.fingerprint("example");
+    /// assert_eq!(id.len(), 32);
+    /// assert!(!key.appears_in(&id));
+    /// assert_ne!(id, key.fingerprint("another"));
+    /// ```
+    pub fn fingerprint(&self, context: &str) -> String {
+        const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let mut h = OFFSET;
+        for b in context.bytes().chain([0]).chain(self.0.bytes()) {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        format!("{h:032x}")
+    }
+
     /// Whether `text` contains the key: for tests and audits that prove it leaked nowhere.
     pub fn appears_in(&self, text: &str) -> bool {
         text.contains(&*self.0)

@@ -9,7 +9,9 @@
 //! 2. **retry** ([`RetryPolicy`], full-jitter backoff, `Retry-After`, [`RetryBudget`]): each failed
 //!    attempt that the policy deems retryable is tried again while attempts and budget last;
 //! 3. **host pause**: after a 429 every request to the host waits out its `Retry-After`;
-//! 4. **rate limit**: governor, `POLYGON_RATE_LIMIT` (`5/min`, `100/s`, `off`), waiting with jitter;
+//! 4. **rate limit**: a [`PermitSource`]: by default [`LocalLimiter`], governor's GCRA at
+//!    `POLYGON_RATE_LIMIT` (`5/min`, `100/s`, `off`) with `POLYGON_RATE_BURST`, waiting with jitter;
+//!    a fleet's shared quota instead when one is given (a 429 pauses everyone who shares it);
 //! 5. **concurrency**: at most `max_connections` attempts in flight;
 //! 6. **attempt timeout**, then the pooled hyper client (keep-alive, HTTP/1.1 or HTTP/2 by ALPN,
 //!    `TCP_NODELAY`, `Accept-Encoding: gzip`, the key as `Authorization: Bearer`);
@@ -38,6 +40,7 @@ mod client;
 mod error;
 mod gunzip;
 mod key;
+mod permit;
 mod request;
 mod retry;
 mod transport;
@@ -45,5 +48,6 @@ mod transport;
 pub use builder::{HttpVersion, TransportBuilder, defaults};
 pub use error::{Error, report};
 pub use key::ApiKey;
+pub use permit::{LocalLimiter, PermitFuture, PermitSource};
 pub use retry::{Attempt, RetryBudget, RetryPolicy};
 pub use transport::{Response, Transport, TransportStats, path_of_next_url};

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use governor::Jitter;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
@@ -99,11 +98,17 @@ impl Transport {
             let mut wait = retry::backoff(cfg.backoff_base, cfg.backoff_cap, attempt, &inner.rng);
             if let Some(ra) = err.retry_after() {
                 wait = wait.max(ra);
-                if what == Attempt::Status(StatusCode::TOO_MANY_REQUESTS) {
-                    // Everyone waits for this host, not just this request.
-                    let until = Instant::now() + ra;
+            }
+            if what == Attempt::Status(StatusCode::TOO_MANY_REQUESTS) {
+                // Everyone waits for this host, not just this request: for its Retry-After, or
+                // without one for this retry's backoff; and everyone sharing the permits too.
+                let until = Instant::now() + wait;
+                {
                     let mut p = inner.paused_until.lock().await;
                     *p = Some(p.map_or(until, |cur| cur.max(until)));
+                }
+                if let Some(limiter) = &inner.limiter {
+                    limiter.pause(wait).await;
                 }
             }
             let now = Instant::now();
@@ -150,11 +155,10 @@ impl Transport {
             }
             tokio::time::sleep_until(until.into()).await;
         }
-        if let Some((limiter, period)) = &inner.limiter {
-            let jitter = Jitter::up_to((*period / 4).min(Duration::from_millis(250)));
-            tokio::time::timeout_at(deadline.into(), limiter.until_ready_with_jitter(jitter))
-                .await
-                .map_err(|_| timed_out("waiting for the rate limit"))?;
+        if let Some(limiter) = &inner.limiter
+            && !limiter.acquire(deadline).await
+        {
+            return Err(timed_out("waiting for the rate limit"));
         }
         let _permit = tokio::time::timeout_at(deadline.into(), inner.permits.acquire())
             .await

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use governor::DefaultDirectRateLimiter;
 use http::{HeaderValue, StatusCode};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -21,7 +20,7 @@ pub struct Transport {
 pub(crate) struct Inner {
     pub(crate) base: String,
     pub(crate) http: client::HttpClient,
-    pub(crate) limiter: Option<(DefaultDirectRateLimiter, Duration)>,
+    pub(crate) limiter: Option<Arc<dyn crate::PermitSource>>,
     pub(crate) permits: Semaphore,
     pub(crate) paused_until: Mutex<Option<Instant>>,
     pub(crate) budget: RetryBudget,
