@@ -163,6 +163,66 @@ fn four_processes_on_the_same_tickers_fetch_each_chunk_once() {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Redis killed while four processes share 20/s: each falls back to its fair share (5/s, the
+/// four members its heartbeat counted), so the simulator still sees at most the limit; every
+/// process finishes, with the same data as a fetch of its tickers without any Redis.
+#[test]
+#[ignore = "work in progress (issue 20): the fallback's warning did not reach stderr in its first run; debug before enabling"]
+fn redis_killed_mid_run_each_process_keeps_to_its_share_and_finishes() {
+    let mut redis = Redis::start();
+    let dir = TempDir::new("fleet-kill");
+    let lists = lists(&dir, 4, 100);
+    let log = dir.join("requests.log");
+    let server = sim(&log, &[]);
+    let url = redis.url();
+    let env = [("REDIS_URL", url.as_str()), ("POLYGON_RATE_LIMIT", "20/s"), ("RATE_LIMIT_SCOPE", "fleet")];
+    let children: Vec<Child> =
+        lists.iter().enumerate().map(|(k, l)| fetch(&server, l, &dir.join(format!("out-{k}.csv")), &env)).collect();
+    // Past two heartbeats (every 2 s), so that each member has counted the four.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let killed = now_ms();
+    redis.kill();
+    let mut logs = Vec::new();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        logs.push(err);
+    }
+    assert!(
+        logs.iter().any(|l| l.contains("fleet rate limit: Redis does not answer")),
+        "the fallback is said: {logs:?}"
+    );
+    let entries = read_log(&log);
+    let before = entries.iter().filter(|(ms, _)| *ms < killed).count();
+    let after: Vec<(i64, String)> = entries.iter().filter(|(ms, _)| *ms >= killed + 1000).cloned().collect();
+    assert!(
+        before > 50 && after.len() > 100,
+        "a run on both sides of the kill: {before} before, {} after",
+        after.len()
+    );
+    let (most, rate) = window_and_rate(&after);
+    eprintln!("after the kill: {} requests, at most {most} in a second, {rate:.1}/s", after.len());
+    assert!(most <= 42, "{most} requests in one second after the kill");
+    assert!(rate > 10.0 && rate < 26.0, "{rate:.1}/s after the kill against 20/s");
+    // The same tickers without Redis, no limit: the data each process wrote.
+    let sim2 = sim(&dir.join("reference.log"), &[]);
+    for (k, l) in lists.iter().enumerate() {
+        let reference = dir.join(format!("ref-{k}.csv"));
+        let o = fetch(&sim2, l, &reference, &[("REDIS_URL", "off"), ("POLYGON_RATE_LIMIT", "off")])
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let (got, want) =
+            (std::fs::read(dir.join(format!("out-{k}.csv"))).unwrap(), std::fs::read(&reference).unwrap());
+        assert!(got == want, "process {k}'s output differs from its reference");
+    }
+}
+
 /// The shared limit on a three-master Redis Cluster: its keys share a hash tag, one slot.
 #[test]
 fn the_shared_rate_limit_works_on_a_redis_cluster() {
