@@ -16,14 +16,19 @@ use crate::Cache;
 
 /// Reserves the next slot of the shared schedule and answers how long to wait for it (µs).
 /// A pause in force holds the schedule back to its end and spends the burst: after a 429 the
-/// fleet resumes at the steady rate, not all at once.
+/// fleet resumes at the steady rate, not all at once. ARGV[3] = 1 says the caller has been on
+/// its own limiter (Redis did not answer; a restarted Redis has lost the schedule): a schedule
+/// that is idle then starts with its burst spent too, since the fleet was just sending.
 const PERMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or 0
-if tat < now then tat = now end
+if tat < now then
+  tat = now
+  if ARGV[3] == '1' then tat = now + (burst - 1) * interval end
+end
 local pause = tonumber(redis.call('GET', KEYS[2])) or 0
 if pause > now and tat < pause + (burst - 1) * interval then tat = pause + (burst - 1) * interval end
 local new_tat = tat + interval
@@ -135,12 +140,14 @@ impl FleetQuota {
     }
 
     /// Reserves one permit: the time to wait before sending (zero: now). One round trip; the
-    /// slot is spent whether or not the caller then waits for it.
+    /// slot is spent whether or not the caller then waits for it. `returning`: the caller has
+    /// been sending on a local limiter since Redis last answered (an idle schedule then starts
+    /// without its burst).
     ///
     /// # Errors
     /// [`FleetError`] when Redis does not answer in the cache's command timeout.
-    pub async fn permit(&self) -> Result<Duration, FleetError> {
-        let args = vec![self.interval_us.to_string(), self.burst.to_string()];
+    pub async fn permit(&self, returning: bool) -> Result<Duration, FleetError> {
+        let args = vec![self.interval_us.to_string(), self.burst.to_string(), u8::from(returning).to_string()];
         let wait = self.eval(PERMIT, vec![self.tat.clone(), self.pause.clone()], args).await?;
         Ok(Duration::from_micros(wait.max(0) as u64))
     }

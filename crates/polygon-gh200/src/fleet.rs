@@ -17,6 +17,14 @@ use crate::config::{Config, RateLimitScope};
 /// How often a member records itself (well inside [`polygon_cache::MEMBER_WINDOW`]).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
+/// The most permits one process holds reserved on the shared schedule and not yet used. A
+/// reservation is a slot in the fleet's future; without this bound every waiting request would
+/// reserve at once (a thousand tickers: a schedule minutes long, handed out in the first
+/// milliseconds), so a Redis lost mid-run would leave the process on slots it already holds,
+/// unfair to members that ask later, and past a request's deadline. With it the process reaches
+/// the whole limit as long as a Redis round trip is shorter than this many intervals.
+const RESERVED_AHEAD: usize = 4;
+
 /// What the quota is keyed by: the API key and the upstream, hashed (`ApiKey::fingerprint`).
 const QUOTA_SCHEME: &str = "pgh200-quota-v1";
 
@@ -26,6 +34,8 @@ pub(crate) struct FleetPermits {
     local: Mutex<Arc<LocalLimiter>>,
     members: AtomicU32,
     falling_back: AtomicBool,
+    /// [`RESERVED_AHEAD`] turns to hold a reservation, handed out first come first served.
+    turns: tokio::sync::Semaphore,
 }
 
 impl FleetPermits {
@@ -38,6 +48,9 @@ impl FleetPermits {
     fn set_members(&self, n: u32) {
         if self.members.swap(n, Relaxed) != n {
             let l = Self::fair_share(self.quota.rate(), self.quota.burst(), n);
+            // Members change while Redis answers (a heartbeat counted them): the new share
+            // starts drained, as the old one was kept.
+            while l.try_take() {}
             *self.local.lock().expect("fair share lock") = Arc::new(l);
         }
     }
@@ -72,11 +85,17 @@ impl FleetPermits {
 impl PermitSource for FleetPermits {
     fn acquire(&self, deadline: Instant) -> PermitFuture<'_, bool> {
         Box::pin(async move {
-            let local = match self.quota.permit().await {
+            let Ok(Ok(_turn)) = tokio::time::timeout_at(deadline.into(), self.turns.acquire()).await else {
+                return false;
+            };
+            let local = match self.quota.permit(self.falling_back.load(Relaxed)).await {
                 Ok(wait) => {
                     if self.falling_back.swap(false, Relaxed) {
                         tracing::info!("fleet rate limit: Redis answers again; back on the shared limit");
                     }
+                    // Keep the fair share drained by what this process sends, so that a fall
+                    // back starts at the recent rate rather than with a burst on top of it.
+                    self.local.lock().expect("fair share lock").try_take();
                     if Instant::now() + wait > deadline {
                         return false;
                     }
@@ -128,6 +147,7 @@ pub(crate) async fn permits(config: &Config, cache: &Cache) -> Option<Arc<dyn Pe
         local: Mutex::new(Arc::new(FleetPermits::fair_share(rate, burst, 1))),
         members: AtomicU32::new(1),
         falling_back: AtomicBool::new(false),
+        turns: tokio::sync::Semaphore::new(RESERVED_AHEAD),
         quota,
     });
     match p.quota.heartbeat().await {

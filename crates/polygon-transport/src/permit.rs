@@ -64,6 +64,13 @@ impl LocalLimiter {
     pub fn rate(&self) -> RateLimit {
         self.rate
     }
+
+    /// Spends one permit if one is free now, without waiting; whether it did. A limiter kept in
+    /// reserve (a fleet member's fair share while Redis answers) is drained this way by the
+    /// requests sent on other permits, so that it starts from the recent rate, not a full burst.
+    pub fn try_take(&self) -> bool {
+        self.limiter.check().is_ok()
+    }
 }
 
 impl std::fmt::Debug for LocalLimiter {
