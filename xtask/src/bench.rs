@@ -1,4 +1,4 @@
-//! `cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli|python>`: builds the release binaries, starts a
+//! `cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli|fleet|python>`: builds the release binaries, starts a
 //! simulator process (TLS, 20 ms latency) and a redis-server of its own on a free port (when one is
 //! installed; else the memory tier is used and said), runs the driver
 //! (`crates/polygon-gh200/examples/bench.rs`; for `python`, the package built in release into the
@@ -24,11 +24,15 @@ fn free_port() -> u16 {
 
 pub fn run(args: &[&str]) -> ExitCode {
     let Some(&mode) = args.first() else {
-        eprintln!("usage: cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli|python> [--latency-ms N]");
+        eprintln!(
+            "usage: cargo xtask bench <enhanced|scaling-test|large-scale|fetch-cli|fleet|python> [--latency-ms N]"
+        );
         return ExitCode::from(2);
     };
-    if !["enhanced", "scaling-test", "large-scale", "fetch-cli", "python"].contains(&mode) {
-        eprintln!("xtask bench: unknown mode {mode:?}: enhanced, scaling-test, large-scale, fetch-cli or python");
+    if !["enhanced", "scaling-test", "large-scale", "fetch-cli", "fleet", "python"].contains(&mode) {
+        eprintln!(
+            "xtask bench: unknown mode {mode:?}: enhanced, scaling-test, large-scale, fetch-cli, fleet or python"
+        );
         return ExitCode::from(2);
     }
     let latency = args.iter().position(|a| *a == "--latency-ms").and_then(|i| args.get(i + 1)).copied().unwrap_or("20");

@@ -20,7 +20,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 Build outputs go to the target directory (CARGO_TARGET_DIR, else cargo's own); `target/` below
 means that directory.
 
-  bench MODE         enhanced | scaling-test | large-scale | fetch-cli | python: measured against a
+  bench MODE         enhanced | scaling-test | large-scale | fetch-cli | fleet | python: measured against a
                      simulator process and a redis-server of its own; JSON in target/bench/
   ci                 checks the system packages the suite needs, makes the Python venv
                      (py-env), then formatting, clippy (-D warnings), the whole test suite, the

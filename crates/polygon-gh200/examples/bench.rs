@@ -1,5 +1,5 @@
 //! The driver of `cargo xtask bench <mode>` (which starts the simulator and redis-server processes
-//! and passes their addresses): `enhanced`, `scaling-test`, `large-scale`, `fetch-cli`. Every row
+//! and passes their addresses): `enhanced`, `scaling-test`, `large-scale`, `fetch-cli`, `fleet`. Every row
 //! runs the public API (`PolygonDataSource` built from a `Config`, or the `polygon-gh200` command).
 //! Prints a table last and writes JSON (and for scaling-test an SVG chart) to `--out`.
 //!
@@ -748,6 +748,290 @@ async fn fetch_cli(a: &Args) -> serde_json::Value {
     serde_json::json!({"mode": "fetch-cli", "rows": rows, "python": py, "python_fetch_only": py_fetch, "table": table})
 }
 
+/// `INFO commandstats` of the Redis at `url` (`redis://host:port/db`): (calls, server µs) of
+/// EVAL and EVALSHA together, the fleet quota's only commands.
+fn eval_stats(url: &str) -> (u64, u64) {
+    use std::io::{Read as _, Write as _};
+    let addr = url.trim_start_matches("redis://").split('/').next().expect("host:port");
+    let mut c = std::net::TcpStream::connect(addr).expect("redis");
+    c.write_all(b"INFO commandstats\r\n").expect("INFO");
+    let mut text = Vec::new();
+    let mut buf = [0u8; 65536];
+    // One bulk string: `$len\r\n` then the text; read until all of it came.
+    loop {
+        let n = c.read(&mut buf).expect("INFO reply");
+        text.extend_from_slice(&buf[..n]);
+        let s = String::from_utf8_lossy(&text);
+        if let Some((head, rest)) = s.split_once("\r\n")
+            && head.trim_start_matches('$').parse::<usize>().is_ok_and(|len| rest.len() >= len)
+        {
+            break;
+        }
+    }
+    let (mut calls, mut usec) = (0, 0);
+    for line in String::from_utf8_lossy(&text).lines() {
+        if let Some(v) = line.strip_prefix("cmdstat_eval:").or_else(|| line.strip_prefix("cmdstat_evalsha:")) {
+            for kv in v.split(',') {
+                match kv.split_once('=') {
+                    Some(("calls", n)) => calls += n.parse::<u64>().unwrap_or(0),
+                    Some(("usec", n)) => usec += n.parse::<u64>().unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (calls, usec)
+}
+
+/// What one permit of the shared limiter costs the caller, through the cache's public API:
+/// `n` permits one after another (each a round trip), then `n` from 16 tasks at once; a limit no
+/// run reaches, so that nothing waits. (mean µs one at a time, permits a second from 16 tasks).
+async fn permit_cost(redis: &str, n: usize) -> (f64, f64) {
+    use polygon_gh200::cache::Cache;
+    use polygon_gh200::model::RateLimit;
+    let cache = Cache::builder().redis_url(redis).namespace("bench-permit").build().await.expect("cache");
+    for _ in 0..40 {
+        if cache.redis_status() == RedisStatus::Up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rate = RateLimit { requests: 1_000_000_000, per: Duration::from_secs(1) };
+    let q = cache.fleet_quota("bench-permit-cost", rate, 1_000_000, "bench").expect("a Redis is configured");
+    for _ in 0..200 {
+        q.permit(false).await.expect("permit"); // connections warm
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        q.permit(false).await.expect("permit");
+    }
+    let one = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let q = q.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / 16 {
+                    q.permit(false).await.expect("permit");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let many = (n / 16 * 16) as f64 / start.elapsed().as_secs_f64();
+    (one, many)
+}
+
+/// One fleet run: `n` `polygon-gh200 fetch --shard k/n` processes on `list` at once, sharing
+/// `rate` (`scope`, `burst`) through `redis` in namespace `ns`; the tickers that failed in all.
+#[allow(clippy::too_many_arguments)]
+fn fleet_fetch(
+    cli: &std::path::Path,
+    dir: &std::path::Path,
+    list: &std::path::Path,
+    (url, ca): (&str, &str),
+    redis: &str,
+    ns: &str,
+    (rate, scope, burst_s): (&str, &str, &str),
+    n: usize,
+) -> u64 {
+    let children: Vec<std::process::Child> = (0..n)
+        .map(|k| {
+            Command::new(cli)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .args(["fetch", "--tickers-file"])
+                .arg(list)
+                .args(["--shard", &format!("{k}/{n}"), "--from", "2024-12-02", "--to", "2024-12-31"])
+                .args(["--timespan", "day", "--base-url", url, "--out"])
+                .arg(dir.join(format!("out-{k}.csv")))
+                .envs([
+                    ("POLYGON_API_KEY", KEY),
+                    ("POLYGON_CA_CERT", ca),
+                    ("REDIS_URL", redis),
+                    ("CACHE_NAMESPACE", ns),
+                    ("CACHE_DISK", "off"),
+                    ("POLYGON_RATE_LIMIT", rate),
+                    ("RATE_LIMIT_SCOPE", scope),
+                    ("POLYGON_RATE_BURST", burst_s),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("fetch")
+        })
+        .collect();
+    // Tickers that failed, from each process's summary line (`… 0 failed; …`).
+    let mut failed = 0u64;
+    for c in children {
+        let o = c.wait_with_output().expect("fetch");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let summary = err.lines().rev().find(|l| l.contains(" tickers fetched, ")).unwrap_or_else(|| {
+            panic!("no summary line from fetch: {err}");
+        });
+        failed += summary
+            .split(", ")
+            .nth(1)
+            .and_then(|f| f.split(' ').next())
+            .and_then(|f| f.parse::<u64>().ok())
+            .expect("`N failed` in the summary");
+    }
+    failed
+}
+
+/// A simulator process of the fleet run's own (TLS, the run's latency, answering 429 past
+/// `limit` a second, logging every request to `log`): its URL and CA, and the process.
+fn fleet_sim(a: &Args, limit: u32, log: &std::path::Path) -> (String, String, std::process::Child) {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().expect("current exe");
+    let cli = exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200");
+    let latency = format!("{}", a.latency_ms as u64);
+    let connect = format!("{}", 2 * a.latency_ms as u64);
+    let mut c = Command::new(&cli)
+        .args(["sim", "--tls", "--latency-ms", &latency, "--connect-latency-ms", &connect, "--api-key", KEY])
+        .args(["--rate-limit", &format!("{limit}/s"), "--request-log"])
+        .arg(log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("simulator");
+    let mut out = std::io::BufReader::new(c.stdout.take().expect("piped"));
+    let (mut url, mut cert) = (String::new(), String::new());
+    out.read_line(&mut url).expect("url line");
+    out.read_line(&mut cert).expect("cert line");
+    (url.trim().to_owned(), cert.trim().trim_start_matches("cert: ").to_owned(), c)
+}
+
+/// `cargo xtask bench fleet`: N = 1, 2, 4 `polygon-gh200 fetch --shard k/N` processes on one
+/// list, sharing `POLYGON_RATE_LIMIT` of 20/s and 200/s through one Redis (`RATE_LIMIT_SCOPE`
+/// fleet), and the same with a limiter in each process (`process`), against a simulator that
+/// answers 429 past the limit and logs every request. Rates are read off the simulator's log:
+/// sustained = requests after the first second (the burst) over their span.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn fleet(a: &Args) -> serde_json::Value {
+    let Some(redis) = a.redis.clone() else {
+        eprintln!("bench fleet: needs redis-server");
+        std::process::exit(1);
+    };
+    let dir = std::env::temp_dir().join(format!("pgh200-bench-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (one_us, per_sec) = permit_cost(&redis, 20_000).await;
+    println!("permit: {one_us:.1} µs one at a time (a round trip), {per_sec:.0} permits/s from 16 tasks");
+    let exe = std::env::current_exe().expect("current exe");
+    let cli = exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200");
+    let mut rows = Vec::new();
+    for limit in [20u32, 200] {
+        // Ten seconds of the limit's requests: one a ticker (a month of daily bars, cheap to serve).
+        let tickers = universe(10 * limit as usize);
+        let list = dir.join(format!("tickers-{limit}.txt"));
+        std::fs::write(&list, tickers.join("\n")).expect("list");
+        // The default burst (a second's worth, as the simulator's) for the sweep; a half burst once
+        // at 4 processes, the margin that leaves for arrivals bunched by new connections.
+        let runs: Vec<(&str, usize, Option<u32>)> = [("fleet", None), ("process", None)]
+            .into_iter()
+            .flat_map(|(scope, b)| [1usize, 2, 4].map(|n| (scope, n, b)))
+            .chain([("fleet", 4, Some(limit / 2))])
+            .collect();
+        // One simulator for the limit's runs, its bodies made first by an untimed pass (a fresh
+        // simulator spends its CPU making them, and tops out below 200/s on two cores).
+        let log = dir.join(format!("log-{limit}"));
+        let (url, ca, mut sim) = fleet_sim(a, limit, &log);
+        let (rate, limit_s) = (format!("{limit}/s"), limit.to_string());
+        let warm_ns = format!("bench-fleet-warm-{limit}");
+        fleet_fetch(&cli, &dir, &list, (&url, &ca), &redis, &warm_ns, (&rate, "process", &limit_s), 1);
+        for (scope, n, burst) in runs {
+            // The simulator's and the fleet's schedules idle again: every run starts at a full burst.
+            std::thread::sleep(Duration::from_millis(1500));
+            {
+                let ns = format!("bench-fleet-{limit}-{scope}-{n}-b{}", burst.unwrap_or(limit));
+                let burst_s = burst.map_or_else(|| limit.to_string(), |b| b.to_string());
+                let (calls0, usec0) = eval_stats(&redis);
+                let t0 = now_ms();
+                let start = Instant::now();
+                let failed = fleet_fetch(&cli, &dir, &list, (&url, &ca), &redis, &ns, (&rate, scope, &burst_s), n);
+                let wall = start.elapsed().as_secs_f64();
+                let (calls1, usec1) = eval_stats(&redis);
+                let t1 = now_ms();
+                // This run's requests: those that arrived while its processes ran.
+                let mut t: Vec<(i64, bool)> = std::fs::read_to_string(&log)
+                    .expect("request log")
+                    .lines()
+                    .filter_map(|l| l.split_once(' '))
+                    .map(|(ms, st)| (ms.parse().unwrap_or(0), st == "429"))
+                    .filter(|(ms, _)| (t0..=t1).contains(ms))
+                    .collect();
+                t.sort_unstable();
+                let sent = t.len();
+                let limited = t.iter().filter(|r| r.1).count();
+                let mut most = 0;
+                let mut lo = 0;
+                for hi in 0..t.len() {
+                    while t[hi].0 - t[lo].0 >= 1000 {
+                        lo += 1;
+                    }
+                    most = most.max(hi - lo + 1);
+                }
+                let first = t.first().map_or(0, |r| r.0);
+                let last = t.last().map_or(0, |r| r.0);
+                let after: Vec<&(i64, bool)> = t.iter().filter(|r| r.0 >= first + 1000).collect();
+                let answered = |v: &[&(i64, bool)]| v.iter().filter(|r| !r.1).count();
+                let span = (last - first - 1000).max(1) as f64 / 1000.0;
+                let sustained = answered(&after) as f64 / span;
+                let offered = after.len() as f64 / span;
+                let evals = calls1 - calls0;
+                let row = serde_json::json!({
+                    "limit": limit, "scope": scope, "processes": n, "burst": burst_s, "tickers_failed": failed, "wall_secs": wall,
+                    "requests": sent, "answered_429": limited, "most_in_a_second": most,
+                    "sustained_per_sec": sustained, "offered_per_sec": offered,
+                    "of_limit": sustained / f64::from(limit),
+                    "redis_evals_per_request": evals as f64 / sent.max(1) as f64,
+                    "redis_usec_per_eval": if evals > 0 { (usec1 - usec0) as f64 / evals as f64 } else { 0.0 },
+                });
+                println!("{row}");
+                rows.push(row);
+            }
+        }
+        let _ = sim.kill();
+        let _ = sim.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut table = format!(
+        "`polygon-gh200 fetch --shard k/N` processes on one list (a month of daily bars a ticker, one request each; \
+         10 x the limit tickers), one Redis, simulator latency {} ms, TLS, 429 past the limit (its burst a second's \
+         worth); rates from the simulator's log after the first second (the burst). Redis evals a request: the \
+         permit's and the single-flight lock's release (`process` rows: the lock's alone). Permit: {one_us:.1} µs \
+         one at a time (one Redis round trip), {per_sec:.0} permits/s from 16 tasks of one process.\n\n\
+         | limit | scope | burst | processes | sent/s | answered/s | of limit | most in 1 s | 429s | tickers failed | Redis evals a request | server µs an eval | wall s |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        a.latency_ms
+    );
+    for r in &rows {
+        let _ = writeln!(
+            table,
+            "| {}/s | {} | {} | {} | {:.1} | {:.1} | {:.0} % | {} | {} | {} | {:.2} | {:.1} | {:.1} |",
+            r["limit"],
+            r["scope"].as_str().unwrap_or(""),
+            r["burst"].as_str().unwrap_or(""),
+            r["processes"],
+            r["offered_per_sec"].as_f64().unwrap_or(0.0),
+            r["sustained_per_sec"].as_f64().unwrap_or(0.0),
+            100.0 * r["of_limit"].as_f64().unwrap_or(0.0),
+            r["most_in_a_second"],
+            r["answered_429"],
+            r["tickers_failed"],
+            r["redis_evals_per_request"].as_f64().unwrap_or(0.0),
+            r["redis_usec_per_eval"].as_f64().unwrap_or(0.0),
+            r["wall_secs"].as_f64().unwrap_or(0.0)
+        );
+    }
+    print!("{table}");
+    serde_json::json!({"mode": "fleet", "permit_us_sequential": one_us, "permits_per_sec_16_tasks": per_sec, "rows": rows, "table": table})
+}
+
 #[tokio::main]
 async fn main() {
     let a = args();
@@ -756,13 +1040,14 @@ async fn main() {
         "scaling-test" => scaling(&a).await,
         "large-scale" => large(&a).await,
         "fetch-cli" => fetch_cli(&a).await,
+        "fleet" => fleet(&a).await,
         "rerun" => {
             let v = rerun_child(&a).await;
             std::fs::write(&a.out, v.to_string()).expect("write json");
             return;
         }
         m => {
-            eprintln!("unknown mode {m:?}: enhanced, scaling-test, large-scale or fetch-cli");
+            eprintln!("unknown mode {m:?}: enhanced, scaling-test, large-scale, fetch-cli or fleet");
             std::process::exit(2);
         }
     };
