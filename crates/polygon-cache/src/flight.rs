@@ -115,7 +115,7 @@ impl Cache {
         // A lock command that timed out may still have run on the server: then we hold the lock
         // without knowing it, and release it at the end (compare-and-delete: harmless if not).
         let mut maybe_held = false;
-        let mut took_over = false;
+        let mut takeovers = 0;
         let mut poll = LOCK_POLL;
         // Take the fleet-wide lock, or wait for whoever holds it to store the value.
         while let Some(r) = self.redis() {
@@ -128,12 +128,13 @@ impl Cache {
                     // We lead this key's flight in this cache, so a lock with our owner prefix is
                     // no live holder's: a lock whose release failed or that landed after its
                     // command timed out. Remove it and try again instead of waiting out its TTL.
-                    // Once per load: should the removal fail, waiting is the fallback.
-                    if !took_over
+                    // A few times per load (each lock command that timed out may have landed):
+                    // should the removal keep failing, waiting is the fallback.
+                    if takeovers < 3
                         && let Ok(Some(holder)) = r.lock_holder(&lock_key).await
                         && flights.is_ours(&holder)
                     {
-                        took_over = true;
+                        takeovers += 1;
                         self.inner.counters.stale_locks.fetch_add(1, Relaxed);
                         self.release(&lock_key, &holder).await;
                         continue;
@@ -149,9 +150,17 @@ impl Cache {
                     }
                 }
                 Err(e) => {
-                    maybe_held = e.kind() == &fred::error::ErrorKind::Timeout;
+                    let timed_out = e.kind() == &fred::error::ErrorKind::Timeout;
+                    maybe_held |= timed_out;
                     self.redis_failed(r, &e, "lock");
-                    break;
+                    // A timeout on a busy machine is not Redis gone: try again (a lock our timed-out
+                    // command did take is found above as ours and taken over) for as long as Redis
+                    // counts as up and the holder's time lasts; anything else, load without it.
+                    if !timed_out || Instant::now() >= give_up_at {
+                        break;
+                    }
+                    tokio::time::sleep(poll).await;
+                    poll = (poll * 2).min(LOCK_POLL_MAX);
                 }
             }
         }

@@ -10,6 +10,15 @@ use polygon_test_support::{Redis, SimProcess, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_polygon-gh200");
 
+/// One fleet at a time: each test runs four or more processes, and two fleets at once on a
+/// two-core runner starve each other's Redis commands past their timeout (a process whose lock
+/// command times out loads the chunk itself rather than stall, which a count of requests sees).
+static ONE_FLEET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_fleet() -> std::sync::MutexGuard<'static, ()> {
+    ONE_FLEET.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A simulator process logging its requests to `log`, with `extra` flags.
 fn sim(log: &Path, extra: &[&str]) -> SimProcess {
     let mut c = Command::new(BIN);
@@ -80,19 +89,29 @@ fn lists(dir: &TempDir, n: usize, per: usize) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Runs `n` fetches at once (process `k` on `lists[k]`), waits for all; their exit codes.
-fn run_all(sim: &SimProcess, lists: &[std::path::PathBuf], dir: &TempDir, env: &[(&str, &str)]) -> Vec<Option<i32>> {
+/// Runs `n` fetches at once (process `k` on `lists[k]`), waits for all; their exit codes and,
+/// for the messages of failed assertions, their logs.
+fn run_all_logged(
+    sim: &SimProcess,
+    lists: &[std::path::PathBuf],
+    dir: &TempDir,
+    env: &[(&str, &str)],
+) -> (Vec<Option<i32>>, Vec<String>) {
     let children: Vec<Child> =
         lists.iter().enumerate().map(|(k, l)| fetch(sim, l, &dir.join(format!("out-{k}.csv")), env)).collect();
     children
         .into_iter()
         .map(|c| {
             let o = c.wait_with_output().unwrap();
-            let err = String::from_utf8_lossy(&o.stderr);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
             assert!(!err.contains("panicked"), "{err}");
-            o.status.code()
+            (o.status.code(), err)
         })
-        .collect()
+        .unzip()
+}
+
+fn run_all(sim: &SimProcess, lists: &[std::path::PathBuf], dir: &TempDir, env: &[(&str, &str)]) -> Vec<Option<i32>> {
+    run_all_logged(sim, lists, dir, env).0
 }
 
 /// Four processes, one Redis, `POLYGON_RATE_LIMIT=20/s`, each with its own 100 tickers: the
@@ -100,6 +119,7 @@ fn run_all(sim: &SimProcess, lists: &[std::path::PathBuf], dir: &TempDir, env: &
 /// 429; with `RATE_LIMIT_SCOPE=process` the same four run at four times the rate and meet 429s.
 #[test]
 fn four_processes_share_one_rate_limit_through_redis() {
+    let _one = one_fleet();
     let redis = Redis::start();
     let dir = TempDir::new("fleet-rate");
     let lists = lists(&dir, 4, 100);
@@ -144,6 +164,7 @@ fn four_processes_share_one_rate_limit_through_redis() {
 /// all (single flight through Redis), and the four outputs are identical.
 #[test]
 fn four_processes_on_the_same_tickers_fetch_each_chunk_once() {
+    let _one = one_fleet();
     let redis = Redis::start();
     let dir = TempDir::new("fleet-flight");
     let one = lists(&dir, 1, 200).remove(0);
@@ -151,11 +172,11 @@ fn four_processes_on_the_same_tickers_fetch_each_chunk_once() {
     let sim = sim(&log, &["--latency-ms", "20"]);
     let env = [("REDIS_URL", redis.url()), ("POLYGON_RATE_LIMIT", "off".into())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let codes = run_all(&sim, &[one.clone(), one.clone(), one.clone(), one], &dir, &env);
+    let (codes, logs) = run_all_logged(&sim, &[one.clone(), one.clone(), one.clone(), one], &dir, &env);
     drop(sim);
     assert!(codes.iter().all(|c| *c == Some(0)), "{codes:?}");
     let entries = read_log(&log);
-    assert_eq!(entries.len(), 200, "one request a ticker in all, not one a ticker a process");
+    assert_eq!(entries.len(), 200, "one request a ticker in all, not one a ticker a process: {logs:?}");
     let first = std::fs::read(dir.join("out-0.csv")).unwrap();
     assert!(first.len() > 200 * 100, "a real output: {} bytes", first.len());
     for k in 1..4 {
@@ -173,6 +194,7 @@ fn now_ms() -> i64 {
 /// finishes, with the same data as a fetch of its tickers without any Redis.
 #[test]
 fn redis_killed_mid_run_each_process_keeps_to_its_share_and_finishes() {
+    let _one = one_fleet();
     let mut redis = Redis::start();
     let dir = TempDir::new("fleet-kill");
     let lists = lists(&dir, 4, 100);
@@ -235,6 +257,7 @@ fn redis_killed_mid_run_each_process_keeps_to_its_share_and_finishes() {
 /// The shared limit on a three-master Redis Cluster: its keys share a hash tag, one slot.
 #[test]
 fn the_shared_rate_limit_works_on_a_redis_cluster() {
+    let _one = one_fleet();
     let cluster = polygon_test_support::RedisCluster::start();
     let dir = TempDir::new("fleet-cluster");
     let lists = lists(&dir, 4, 50);
