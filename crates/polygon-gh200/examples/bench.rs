@@ -628,11 +628,16 @@ async fn large(a: &Args) -> serde_json::Value {
         "disk_bytes": disk_bytes, "disk_bytes_per_bar": disk_per_bar, "table": table})
 }
 
+/// The `polygon-gh200` command built beside this bench (`target/release/`).
+fn cli_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200")
+}
+
 /// One run of the `polygon-gh200` command as a user types it, with `env` (and nothing else of
 /// ours from the environment): its wall time, process start and Parquet writing included.
 fn cli_run(args: &[&str], env: &[(&str, &str)]) -> f64 {
-    let exe = std::env::current_exe().expect("current exe");
-    let cli = exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200");
+    let cli = cli_path();
     let mut c = Command::new(&cli);
     c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).args(args).envs(env.iter().copied());
     let start = Instant::now();
@@ -885,8 +890,7 @@ fn fleet_fetch(
 /// `limit` a second, logging every request to `log`): its URL and CA, and the process.
 fn fleet_sim(a: &Args, limit: u32, log: &std::path::Path) -> (String, String, std::process::Child) {
     use std::io::BufRead as _;
-    let exe = std::env::current_exe().expect("current exe");
-    let cli = exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200");
+    let cli = cli_path();
     let latency = format!("{}", a.latency_ms as u64);
     let connect = format!("{}", 2 * a.latency_ms as u64);
     let mut c = Command::new(&cli)
@@ -921,8 +925,7 @@ async fn fleet(a: &Args) -> serde_json::Value {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (one_us, per_sec) = permit_cost(&redis, 20_000).await;
     println!("permit: {one_us:.1} µs one at a time (a round trip), {per_sec:.0} permits/s from 16 tasks");
-    let exe = std::env::current_exe().expect("current exe");
-    let cli = exe.parent().and_then(|d| d.parent()).expect("target/release").join("polygon-gh200");
+    let cli = cli_path();
     let mut rows = Vec::new();
     for limit in [20u32, 200] {
         // Ten seconds of the limit's requests: one a ticker (a month of daily bars, cheap to serve).
@@ -946,54 +949,52 @@ async fn fleet(a: &Args) -> serde_json::Value {
         for (scope, n, burst) in runs {
             // The simulator's and the fleet's schedules idle again: every run starts at a full burst.
             std::thread::sleep(Duration::from_millis(1500));
-            {
-                let ns = format!("bench-fleet-{limit}-{scope}-{n}-b{}", burst.unwrap_or(limit));
-                let burst_s = burst.map_or_else(|| limit.to_string(), |b| b.to_string());
-                let (calls0, usec0) = eval_stats(&redis);
-                let t0 = now_ms();
-                let start = Instant::now();
-                let failed = fleet_fetch(&cli, &dir, &list, (&url, &ca), &redis, &ns, (&rate, scope, &burst_s), n);
-                let wall = start.elapsed().as_secs_f64();
-                let (calls1, usec1) = eval_stats(&redis);
-                let t1 = now_ms();
-                // This run's requests: those that arrived while its processes ran.
-                let mut t: Vec<(i64, bool)> = std::fs::read_to_string(&log)
-                    .expect("request log")
-                    .lines()
-                    .filter_map(|l| l.split_once(' '))
-                    .map(|(ms, st)| (ms.parse().unwrap_or(0), st == "429"))
-                    .filter(|(ms, _)| (t0..=t1).contains(ms))
-                    .collect();
-                t.sort_unstable();
-                let sent = t.len();
-                let limited = t.iter().filter(|r| r.1).count();
-                let mut most = 0;
-                let mut lo = 0;
-                for hi in 0..t.len() {
-                    while t[hi].0 - t[lo].0 >= 1000 {
-                        lo += 1;
-                    }
-                    most = most.max(hi - lo + 1);
+            let ns = format!("bench-fleet-{limit}-{scope}-{n}-b{}", burst.unwrap_or(limit));
+            let burst_s = burst.map_or_else(|| limit.to_string(), |b| b.to_string());
+            let (calls0, usec0) = eval_stats(&redis);
+            let t0 = now_ms();
+            let start = Instant::now();
+            let failed = fleet_fetch(&cli, &dir, &list, (&url, &ca), &redis, &ns, (&rate, scope, &burst_s), n);
+            let wall = start.elapsed().as_secs_f64();
+            let (calls1, usec1) = eval_stats(&redis);
+            let t1 = now_ms();
+            // This run's requests: those that arrived while its processes ran.
+            let mut t: Vec<(i64, bool)> = std::fs::read_to_string(&log)
+                .expect("request log")
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(ms, st)| (ms.parse().unwrap_or(0), st == "429"))
+                .filter(|(ms, _)| (t0..=t1).contains(ms))
+                .collect();
+            t.sort_unstable();
+            let sent = t.len();
+            let limited = t.iter().filter(|r| r.1).count();
+            let mut most = 0;
+            let mut lo = 0;
+            for hi in 0..t.len() {
+                while t[hi].0 - t[lo].0 >= 1000 {
+                    lo += 1;
                 }
-                let first = t.first().map_or(0, |r| r.0);
-                let last = t.last().map_or(0, |r| r.0);
-                let after: Vec<&(i64, bool)> = t.iter().filter(|r| r.0 >= first + 1000).collect();
-                let answered = |v: &[&(i64, bool)]| v.iter().filter(|r| !r.1).count();
-                let span = (last - first - 1000).max(1) as f64 / 1000.0;
-                let sustained = answered(&after) as f64 / span;
-                let offered = after.len() as f64 / span;
-                let evals = calls1 - calls0;
-                let row = serde_json::json!({
-                    "limit": limit, "scope": scope, "processes": n, "burst": burst_s, "tickers_failed": failed, "wall_secs": wall,
-                    "requests": sent, "answered_429": limited, "most_in_a_second": most,
-                    "sustained_per_sec": sustained, "offered_per_sec": offered,
-                    "of_limit": sustained / f64::from(limit),
-                    "redis_evals_per_request": evals as f64 / sent.max(1) as f64,
-                    "redis_usec_per_eval": if evals > 0 { (usec1 - usec0) as f64 / evals as f64 } else { 0.0 },
-                });
-                println!("{row}");
-                rows.push(row);
+                most = most.max(hi - lo + 1);
             }
+            let first = t.first().map_or(0, |r| r.0);
+            let last = t.last().map_or(0, |r| r.0);
+            let after: Vec<&(i64, bool)> = t.iter().filter(|r| r.0 >= first + 1000).collect();
+            let answered = |v: &[&(i64, bool)]| v.iter().filter(|r| !r.1).count();
+            let span = (last - first - 1000).max(1) as f64 / 1000.0;
+            let sustained = answered(&after) as f64 / span;
+            let offered = after.len() as f64 / span;
+            let evals = calls1 - calls0;
+            let row = serde_json::json!({
+                "limit": limit, "scope": scope, "processes": n, "burst": burst_s, "tickers_failed": failed, "wall_secs": wall,
+                "requests": sent, "answered_429": limited, "most_in_a_second": most,
+                "sustained_per_sec": sustained, "offered_per_sec": offered,
+                "of_limit": sustained / f64::from(limit),
+                "redis_evals_per_request": evals as f64 / sent.max(1) as f64,
+                "redis_usec_per_eval": if evals > 0 { (usec1 - usec0) as f64 / evals as f64 } else { 0.0 },
+            });
+            println!("{row}");
+            rows.push(row);
         }
         let _ = sim.kill();
         let _ = sim.wait();
