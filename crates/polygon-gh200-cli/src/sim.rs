@@ -50,6 +50,17 @@ pub struct SimArgs {
     /// Append a line for every request to this file: the Unix ms it arrived and the status sent.
     #[arg(long)]
     request_log: Option<std::path::PathBuf>,
+    /// List only N tickers on every endpoint and in the flat files (the large caps first), so that
+    /// whole-market requests stay small; default: the whole universe (10,060).
+    #[arg(long)]
+    universe: Option<usize>,
+    /// The flat-file store's S3 access key id (path-style bucket `flatfiles` on the same port).
+    #[arg(long, default_value = polygon_sim::s3::DEFAULT_ACCESS_KEY_ID)]
+    s3_access_key_id: String,
+    /// The flat-file store's S3 secret.
+    #[arg(long, env = "POLYGON_SIM_S3_SECRET_ACCESS_KEY", hide_env_values = true, hide_default_value = true,
+          default_value = polygon_sim::s3::DEFAULT_SECRET)]
+    s3_secret_access_key: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +89,7 @@ pub async fn run(a: SimArgs) -> ExitCode {
         .tls(a.tls)
         .fail_tickers(a.fail_tickers)
         .body_cache_bytes(a.body_cache_mb << 20)
+        .s3_credentials(a.s3_access_key_id, a.s3_secret_access_key)
         .stall(Duration::from_secs(30));
     if let Some(k) = a.api_key {
         b = b.api_key(k);
@@ -87,6 +99,9 @@ pub async fn run(a: SimArgs) -> ExitCode {
     }
     if let Some(p) = a.request_log {
         b = b.request_log(p);
+    }
+    if let Some(n) = a.universe {
+        b = b.universe(n);
     }
     let handle = match b.build().spawn().await {
         Ok(h) => h,
@@ -108,8 +123,14 @@ pub async fn run(a: SimArgs) -> ExitCode {
     let stats = handle.stats();
     handle.shutdown().await;
     eprintln!(
-        "sim: {} requests over {} connections, {} faults injected, {} rate-limited",
-        stats.requests, stats.connections, stats.faults, stats.rate_limited
+        "sim: {} requests over {} connections, {} faults injected, {} rate-limited; flat files: {} lists, {} gets, {} refused",
+        stats.requests,
+        stats.connections,
+        stats.faults,
+        stats.rate_limited,
+        stats.s3_lists,
+        stats.s3_gets,
+        stats.s3_denied
     );
     ExitCode::SUCCESS
 }

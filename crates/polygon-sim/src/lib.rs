@@ -1,6 +1,7 @@
 //! A local Polygon (Massive) REST API simulator: every endpoint of design.md on localhost, with
 //! Polygon's JSON, pagination, auth and errors, over HTTP/1.1 or HTTP/2, plain or TLS, with
-//! seeded latency, rate-limit and fault knobs.
+//! seeded latency, rate-limit and fault knobs; and Massive's flat-file store (S3, SigV4) on the
+//! same port ([`s3`]).
 //!
 //! The data is a deterministic market ([`market`]): the same request gives the same bytes in any
 //! process, minute bars exist only inside NYSE sessions (04:00-20:00 New York) on trading days,
@@ -19,6 +20,7 @@
 
 pub mod market;
 mod render;
+pub mod s3;
 mod server;
 pub mod timer;
 
@@ -78,6 +80,8 @@ pub struct Simulator {
     pub(crate) body_cache_bytes: usize,
     pub(crate) loop_next_url: bool,
     pub(crate) request_log: Option<PathBuf>,
+    pub(crate) universe: Option<usize>,
+    pub(crate) s3: s3::S3Config,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -95,6 +99,10 @@ impl std::fmt::Debug for Simulator {
             .field("now_ms", &self.now_ms)
             .field("fail_tickers", &self.fail_tickers)
             .field("wrong_shape_tickers", &self.wrong_shape_tickers)
+            .field("universe", &self.universe)
+            .field("s3_access_key_id", &self.s3.access_key_id)
+            .field("s3_secret", &"<redacted>")
+            .field("flat_file_faults", &self.s3.faults)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +128,8 @@ impl Simulator {
             body_cache_bytes: 256 << 20,
             loop_next_url: false,
             request_log: None,
+            universe: None,
+            s3: s3::S3Config::default(),
         })
     }
 
@@ -239,6 +249,34 @@ impl SimulatorBuilder {
     /// so a client that follows it blindly never ends.
     pub fn loop_next_url(mut self, on: bool) -> Self {
         self.0.loop_next_url = on;
+        self
+    }
+
+    /// List only `n` tickers (the familiar large caps first, then synthetic ones; see
+    /// [`market::Listing::bounded`]) on every endpoint, so that whole-market requests (grouped
+    /// daily, the flat files) stay small. Default: the whole universe (10,060 tickers).
+    pub fn universe(mut self, n: usize) -> Self {
+        self.0.universe = Some(n);
+        self
+    }
+
+    /// The flat-file store's S3 credentials (default [`s3::DEFAULT_ACCESS_KEY_ID`] and
+    /// [`s3::DEFAULT_SECRET`]): requests signed with any other are refused as S3 refuses them.
+    pub fn s3_credentials(mut self, access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.0.s3.access_key_id = Arc::from(access_key_id.into());
+        self.0.s3.secret = Arc::from(secret.into());
+        self
+    }
+
+    /// Serve the flat file `key` damaged in this way (see [`s3::FlatFileFault`]).
+    pub fn flat_file_fault(mut self, key: impl Into<String>, fault: s3::FlatFileFault) -> Self {
+        self.0.s3.faults.push((key.into(), fault));
+        self
+    }
+
+    /// Bound of the rendered flat files kept in memory, bytes (default 1 GiB).
+    pub fn flat_file_cache_bytes(mut self, bytes: usize) -> Self {
+        self.0.s3.cache_bytes = bytes;
         self
     }
 

@@ -313,6 +313,77 @@ impl Universe {
     }
 }
 
+/// The tickers one simulator lists: the whole [`Universe`], or a bound of it (`sim --universe N`)
+/// so that whole-market tests and benchmarks stay small. A bounded listing keeps the familiar
+/// tickers first (AAPL, MSFT, …, in the order of the familiar table), then synthetic ones in
+/// ticker order, so that `N` = 500 still serves the large caps; every endpoint (REST and the
+/// flat files) serves the same listing, and a ticker outside it is unknown.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Per universe index: listed? `None` lists everything.
+    listed: Option<std::sync::Arc<[bool]>>,
+}
+
+impl Listing {
+    /// The whole universe.
+    pub fn all() -> Listing {
+        Listing { listed: None }
+    }
+
+    /// The first `n` tickers of the universe in the order above (all of them if `n` is larger).
+    pub fn bounded(n: usize) -> Listing {
+        let u = Universe::get();
+        if n >= u.len() {
+            return Listing::all();
+        }
+        let mut listed = vec![false; u.len()];
+        let mut left = n;
+        for &(t, ..) in FAMILIAR {
+            if left == 0 {
+                break;
+            }
+            if let Some(&i) = u.index.get(t) {
+                listed[i] = true;
+                left -= 1;
+            }
+        }
+        let familiar: std::collections::HashSet<&str> = FAMILIAR.iter().map(|f| f.0).collect();
+        for (i, p) in u.profiles.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            if !familiar.contains(p.ticker.as_str()) {
+                listed[i] = true;
+                left -= 1;
+            }
+        }
+        Listing { listed: Some(listed.into()) }
+    }
+
+    /// The profile of `ticker` if it is listed.
+    pub fn profile(&self, ticker: &str) -> Option<&'static Profile> {
+        let u = Universe::get();
+        let &i = u.index.get(ticker)?;
+        self.listed.as_ref().is_none_or(|l| l[i]).then(|| &u.profiles[i])
+    }
+
+    /// The listed profiles, sorted by ticker.
+    pub fn profiles(&self) -> impl DoubleEndedIterator<Item = &'static Profile> + '_ {
+        let u = Universe::get();
+        u.profiles.iter().enumerate().filter(|(i, _)| self.listed.as_ref().is_none_or(|l| l[*i])).map(|(_, p)| p)
+    }
+
+    /// How many tickers are listed.
+    pub fn len(&self) -> usize {
+        self.listed.as_ref().map_or(Universe::get().len(), |l| l.iter().filter(|x| **x).count())
+    }
+
+    /// Never empty unless bounded to 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One minute of trading, with what is needed to regenerate its trades.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinuteBar {

@@ -9,7 +9,7 @@ use polygon_model::{
 };
 use serde::Serialize;
 
-use crate::market::{self, AggBar, Profile, Universe, dollars, mix};
+use crate::market::{self, AggBar, Listing, Profile, dollars, mix};
 
 /// Which endpoint a request asked, for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,7 @@ pub(crate) enum Endpoint {
     Trades,
     Quotes,
     Tickers,
+    Splits,
     Unknown,
 }
 
@@ -111,7 +112,7 @@ fn bad_request(rid: &str, endpoint: Endpoint, msg: &str) -> Answer {
 }
 
 /// Routes one request. `base` is the simulator's base URL (for `next_url`), `now_ms` its clock.
-pub(crate) fn route(path: &str, query: &Query, base: &str, now_ms: i64, rid: &str) -> Answer {
+pub(crate) fn route(path: &str, query: &Query, base: &str, now_ms: i64, rid: &str, listing: &Listing) -> Answer {
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(pct_decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     // Options data needs an options plan: the simulated key has a stocks plan, as Polygon answers.
@@ -136,13 +137,17 @@ pub(crate) fn route(path: &str, query: &Query, base: &str, now_ms: i64, rid: &st
     }
     match segs.as_slice() {
         ["v2", "aggs", "ticker", t, "range", mult, span, from, to] => {
-            aggs(t, mult, span, from, to, query, base, now_ms, rid)
+            aggs(t, mult, span, from, to, query, base, now_ms, rid, listing)
         }
-        ["v2", "aggs", "ticker", t, "prev"] => prev(t, query, now_ms, rid),
-        ["v2", "aggs", "grouped", "locale", "us", "market", "stocks", date] => grouped(date, query, now_ms, rid),
-        ["v3", "trades", t] => ticks(t, query, base, now_ms, rid, false),
-        ["v3", "quotes", t] => ticks(t, query, base, now_ms, rid, true),
-        ["v3", "reference", "tickers"] => tickers(query, base, rid),
+        ["v2", "aggs", "ticker", t, "prev"] => prev(t, query, now_ms, rid, listing),
+        ["v2", "aggs", "grouped", "locale", "us", "market", "stocks", date] => {
+            grouped(date, query, now_ms, rid, listing)
+        }
+        ["v3", "trades", t] => ticks(t, query, base, now_ms, rid, false, listing),
+        ["v3", "quotes", t] => ticks(t, query, base, now_ms, rid, true, listing),
+        ["v3", "reference", "tickers"] => tickers(query, base, rid, listing),
+        ["stocks", "v1", "splits"] => splits(query, base, now_ms, rid, listing, false),
+        ["v3", "reference", "splits"] => splits(query, base, now_ms, rid, listing, true),
         _ => Answer {
             status: 404,
             body: error_body("NOT_FOUND", rid, "route not found"),
@@ -218,6 +223,7 @@ fn aggs(
     base: &str,
     now_ms: i64,
     rid: &str,
+    listing: &Listing,
 ) -> Answer {
     let ep = Endpoint::Aggs;
     let ticker = match Ticker::new(t) {
@@ -261,7 +267,7 @@ fn aggs(
         count: None,
         next_url: None,
     };
-    let Some(p) = Universe::get().profile(ticker.as_str()) else {
+    let Some(p) = listing.profile(ticker.as_str()) else {
         // Polygon answers an unknown ticker with an empty, successful page.
         return Answer {
             status: 200,
@@ -322,7 +328,7 @@ fn ticker_bar(p: &Profile, b: &AggBar, t: i64) -> TickerBar {
     }
 }
 
-fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
+fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str, listing: &Listing) -> Answer {
     let ep = Endpoint::Grouped;
     let date: Date = match date.parse() {
         Ok(d) => d,
@@ -343,9 +349,8 @@ fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
     };
     if let Some(s) = NyseCalendar.session(date).filter(|s| s.post_close <= now_ms) {
         let close = date.ny_unix_ms(polygon_model::REGULAR_CLOSE_MINUTE);
-        resp.results = Universe::get()
+        resp.results = listing
             .profiles()
-            .iter()
             .filter_map(|p| {
                 market::day_bar(p, &s).map(|b| ticker_bar(p, &market::served(p, b, date, now_ms, adjusted), close))
             })
@@ -363,7 +368,7 @@ fn grouped(date: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
     }
 }
 
-fn prev(t: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
+fn prev(t: &str, q: &Query, now_ms: i64, rid: &str, listing: &Listing) -> Answer {
     let ep = Endpoint::Prev;
     let ticker = match Ticker::new(t) {
         Ok(t) => t,
@@ -382,7 +387,7 @@ fn prev(t: &str, q: &Query, now_ms: i64, rid: &str) -> Answer {
         status: "OK".into(),
         request_id: rid.into(),
     };
-    if let Some(p) = Universe::get().profile(ticker.as_str()) {
+    if let Some(p) = listing.profile(ticker.as_str()) {
         let today = polygon_model::ny_date_minute(now_ms).map(|(d, _)| d);
         if let Ok(today) = today {
             let day = NyseCalendar.prev_trading_day(today);
@@ -407,7 +412,8 @@ fn ns_bound(v: &str, end: bool) -> Result<i64, String> {
     Ok(if end { d.add_days(1) } else { d }.ny_unix_ms(0) * 1_000_000)
 }
 
-fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -> Answer {
+#[allow(clippy::too_many_arguments)]
+fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool, listing: &Listing) -> Answer {
     let ep = if quotes { Endpoint::Quotes } else { Endpoint::Trades };
     let ticker = match Ticker::new(t) {
         Ok(t) => t,
@@ -469,7 +475,7 @@ fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -
             gte = d.ny_unix_ms(0) * 1_000_000;
         }
     }
-    let found = match Universe::get().profile(ticker.as_str()) {
+    let found = match listing.profile(ticker.as_str()) {
         Some(p) => market::ticks(p, gte, lt, now_ms, limit as usize + 1, desc, quotes),
         None => Vec::new(),
     };
@@ -490,7 +496,7 @@ fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -
         Some("XNAS") => 3,
         _ => 2,
     };
-    let tp = tape(Universe::get().profile(ticker.as_str()));
+    let tp = tape(listing.profile(ticker.as_str()));
     let body = if quotes {
         json(&QuotesResponse {
             results: page
@@ -551,7 +557,7 @@ fn ticks(t: &str, q: &Query, base: &str, now_ms: i64, rid: &str, quotes: bool) -
     }
 }
 
-fn tickers(q: &Query, base: &str, rid: &str) -> Answer {
+fn tickers(q: &Query, base: &str, rid: &str, listing: &Listing) -> Answer {
     let ep = Endpoint::Tickers;
     let q = match with_cursor(q) {
         Ok(q) => q,
@@ -568,7 +574,6 @@ fn tickers(q: &Query, base: &str, rid: &str) -> Answer {
     let desc = q.get("order") == Some("desc");
     let market_ok = q.get("market").is_none_or(|m| m == "stocks");
     let search = q.get("search").map(str::to_ascii_lowercase);
-    let u = Universe::get();
     let keep = |p: &&Profile| {
         active
             && market_ok
@@ -581,11 +586,8 @@ fn tickers(q: &Query, base: &str, rid: &str) -> Answer {
                 p.ticker.to_ascii_lowercase().contains(s.as_str()) || p.name.to_ascii_lowercase().contains(s.as_str())
             })
     };
-    let all: Vec<&Profile> = if desc {
-        u.profiles().iter().rev().filter(keep).collect()
-    } else {
-        u.profiles().iter().filter(keep).collect()
-    };
+    let all: Vec<&Profile> =
+        if desc { listing.profiles().rev().filter(keep).collect() } else { listing.profiles().filter(keep).collect() };
     let page = &all[..all.len().min(limit as usize)];
     let next_url = (all.len() > page.len()).then(|| {
         let last = &page[page.len() - 1].ticker;
@@ -622,6 +624,184 @@ fn tickers(q: &Query, base: &str, rid: &str) -> Answer {
         next_url,
     });
     Answer { status: 200, body, endpoint: ep, ticker: None, cacheable: true }
+}
+
+/// One split as both splits endpoints list it.
+struct ListedSplit<'a> {
+    ticker: &'a str,
+    split: market::Split,
+    /// Unadjusted prices before the execution date x this = today's basis (this split and every
+    /// later one executed by "now").
+    factor: f64,
+}
+
+fn split_id(ticker: &str, s: &market::Split) -> String {
+    format!("E{:016x}", mix(market::hash_str(ticker) ^ s.execution_date.days() as u64))
+}
+
+/// `/stocks/v1/splits` (`legacy` false) and the deprecated `/v3/reference/splits` (`legacy`):
+/// the splits executed by "now" of the listed tickers, with each endpoint's filters, sort,
+/// limits and `next_url` paging (a cursor that carries the query and an offset).
+fn splits(q: &Query, base: &str, now_ms: i64, rid: &str, listing: &Listing, legacy: bool) -> Answer {
+    let ep = Endpoint::Splits;
+    let q = match with_cursor(q) {
+        Ok(q) => q,
+        Err(e) => return bad_request(rid, ep, &e),
+    };
+    let (default_limit, max_limit) = if legacy { (10, 1000) } else { (100, 5000) };
+    let limit = match parse_limit(&q, default_limit, max_limit) {
+        Ok(l) => l as usize,
+        Err(e) => return bad_request(rid, ep, &e),
+    };
+    let offset: usize = match q.get("offset").map(str::parse) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(Err(_)) => return bad_request(rid, ep, "invalid cursor"),
+    };
+    let today = polygon_model::ny_date_minute(now_ms).map_or(Date::from_days(0).expect("epoch"), |(d, _)| d);
+    // Filters: ticker and execution_date with comparisons; the new endpoint also takes
+    // ticker.any_of and adjustment_type(.any_of), the old one reverse_split.
+    let date_filters: Vec<(&str, Date)> = {
+        let mut v = Vec::new();
+        for op in ["", ".gt", ".gte", ".lt", ".lte"] {
+            let k = format!("execution_date{op}");
+            if let Some(x) = q.get(&k) {
+                match x.parse::<Date>() {
+                    Ok(d) => v.push((op, d)),
+                    Err(_) => {
+                        return bad_request(rid, ep, &format!("{k} must be a date formatted YYYY-MM-DD, not {x:?}"));
+                    }
+                }
+            }
+        }
+        v
+    };
+    let any_of: Option<Vec<String>> = (!legacy)
+        .then(|| q.get("ticker.any_of").map(|s| s.split(',').map(|t| t.trim().to_owned()).collect()))
+        .flatten();
+    let types: Option<Vec<String>> = if legacy {
+        None
+    } else {
+        match q.get("adjustment_type").or(q.get("adjustment_type.any_of")) {
+            None => None,
+            Some(s) => {
+                let v: Vec<String> = s.split(',').map(|t| t.trim().to_owned()).collect();
+                if let Some(bad) =
+                    v.iter().find(|t| !["forward_split", "reverse_split", "stock_dividend"].contains(&t.as_str()))
+                {
+                    return bad_request(
+                        rid,
+                        ep,
+                        &format!("adjustment_type must be forward_split, reverse_split or stock_dividend, not {bad:?}"),
+                    );
+                }
+                Some(v)
+            }
+        }
+    };
+    let reverse_only = if legacy {
+        match q.get("reverse_split") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(v) => return bad_request(rid, ep, &format!("reverse_split must be true or false, not {v:?}")),
+        }
+    } else {
+        None
+    };
+    // Sort: the new endpoint's `sort=field.dir[,…]` (default execution_date.desc); the old
+    // one's `sort=field` and `order=asc|desc` (default execution_date, desc).
+    let (sort_field, desc) = if legacy {
+        let f = q.get("sort").unwrap_or("execution_date");
+        let d = match q.get("order") {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(o) => return bad_request(rid, ep, &format!("order must be asc or desc, not {o:?}")),
+        };
+        (f.to_owned(), d)
+    } else {
+        let s = q.get("sort").unwrap_or("execution_date.desc");
+        let first = s.split(',').next().unwrap_or("");
+        let (f, d) = first.split_once('.').unwrap_or((first, "asc"));
+        let d = match d {
+            "asc" => false,
+            "desc" => true,
+            _ => return bad_request(rid, ep, &format!("sort must be field.asc or field.desc, not {s:?}")),
+        };
+        (f.to_owned(), d)
+    };
+    if sort_field != "execution_date" && sort_field != "ticker" {
+        return bad_request(rid, ep, &format!("cannot sort by {sort_field:?}: use execution_date or ticker"));
+    }
+    let ticker_ok = |t: &str| {
+        q.get("ticker").is_none_or(|x| t == x)
+            && q.get("ticker.gt").is_none_or(|x| t > x)
+            && q.get("ticker.gte").is_none_or(|x| t >= x)
+            && q.get("ticker.lt").is_none_or(|x| t < x)
+            && q.get("ticker.lte").is_none_or(|x| t <= x)
+            && any_of.as_ref().is_none_or(|v| v.iter().any(|x| x == t))
+    };
+    let mut all: Vec<ListedSplit<'_>> = Vec::new();
+    for p in listing.profiles().filter(|p| ticker_ok(&p.ticker)) {
+        let done: Vec<market::Split> = p.splits().iter().copied().filter(|s| s.execution_date <= today).collect();
+        for (i, s) in done.iter().enumerate() {
+            let kind = if s.split_from > s.split_to { "reverse_split" } else { "forward_split" };
+            let date_ok = date_filters.iter().all(|(op, d)| match *op {
+                "" => s.execution_date == *d,
+                ".gt" => s.execution_date > *d,
+                ".gte" => s.execution_date >= *d,
+                ".lt" => s.execution_date < *d,
+                _ => s.execution_date <= *d,
+            });
+            if !date_ok
+                || types.as_ref().is_some_and(|v| !v.iter().any(|t| t == kind))
+                || reverse_only.is_some_and(|r| r != (kind == "reverse_split"))
+            {
+                continue;
+            }
+            let factor = done[i..].iter().map(|x| f64::from(x.split_from) / f64::from(x.split_to)).product();
+            all.push(ListedSplit { ticker: &p.ticker, split: *s, factor });
+        }
+    }
+    all.sort_by(|a, b| {
+        let o = if sort_field == "ticker" {
+            a.ticker.cmp(b.ticker).then(a.split.execution_date.cmp(&b.split.execution_date))
+        } else {
+            a.split.execution_date.cmp(&b.split.execution_date).then(a.ticker.cmp(b.ticker))
+        };
+        if desc { o.reverse() } else { o }
+    });
+    let page: &[ListedSplit<'_>] = all.get(offset..).map_or(&[], |rest| &rest[..rest.len().min(limit)]);
+    let results: Vec<serde_json::Value> = page
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::json!({
+                "ticker": s.ticker,
+                "execution_date": s.split.execution_date.to_string(),
+                "split_from": s.split.split_from,
+                "split_to": s.split.split_to,
+                "id": split_id(s.ticker, &s.split),
+            });
+            if !legacy {
+                v["adjustment_type"] =
+                    (if s.split.split_from > s.split.split_to { "reverse_split" } else { "forward_split" }).into();
+                v["historical_adjustment_factor"] = s.factor.into();
+            }
+            v
+        })
+        .collect();
+    let mut body = serde_json::json!({ "results": results, "status": "OK", "request_id": rid });
+    if offset + page.len() < all.len() {
+        let inner: Vec<String> =
+            q.0.iter()
+                .filter(|(k, _)| k != "cursor" && k != "offset" && k != "apiKey")
+                .map(|(k, v)| format!("{k}={v}"))
+                .chain([format!("limit={limit}"), format!("offset={}", offset + page.len())])
+                .collect();
+        let path = if legacy { "/v3/reference/splits" } else { "/stocks/v1/splits" };
+        body["next_url"] = format!("{base}{path}?cursor={}", cursor(&inner.join("&"))).into();
+    }
+    Answer { status: 200, body: json(&body), endpoint: ep, ticker: None, cacheable: false }
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ pub struct SimStats {
     pub quotes: u64,
     #[allow(missing_docs)]
     pub tickers: u64,
+    /// `/stocks/v1/splits` and `/v3/reference/splits`.
+    pub splits: u64,
     /// 2xx answers.
     pub ok: u64,
     /// 401 (no or wrong key) and 403 (not entitled: options data) answers.
@@ -59,6 +61,16 @@ pub struct SimStats {
     pub body_cache_hits: u64,
     /// Body bytes sent (after compression).
     pub bytes_sent: u64,
+    /// Flat-file store: ListObjectsV2 requests answered.
+    pub s3_lists: u64,
+    /// Flat-file store: objects sent (GET, whole or a range).
+    pub s3_gets: u64,
+    /// Flat-file store: HEAD requests answered.
+    pub s3_heads: u64,
+    /// Flat-file store: requests refused (403 and other errors).
+    pub s3_denied: u64,
+    /// Flat-file store: body bytes sent.
+    pub s3_bytes_sent: u64,
 }
 
 #[derive(Default)]
@@ -68,7 +80,7 @@ struct Counters {
     requests: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
-    endpoints: [AtomicU64; 6],
+    endpoints: [AtomicU64; 7],
     ok: AtomicU64,
     auth_failures: AtomicU64,
     rate_limited: AtomicU64,
@@ -76,6 +88,8 @@ struct Counters {
     faults: AtomicU64,
     body_cache_hits: AtomicU64,
     bytes_sent: AtomicU64,
+    s3: [AtomicU64; 4],
+    s3_bytes_sent: AtomicU64,
 }
 
 struct BodyCache {
@@ -114,6 +128,10 @@ struct Shared {
     bucket: Mutex<(f64, Instant)>,
     /// `Simulator::request_log`'s file.
     log: Option<Mutex<std::fs::File>>,
+    /// The tickers served (`Simulator::universe`).
+    listing: crate::market::Listing,
+    /// Rendered flat files.
+    objects: Mutex<crate::s3::ObjectCache>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -164,6 +182,7 @@ impl SimHandle {
             trades: e(3),
             quotes: e(4),
             tickers: e(5),
+            splits: e(6),
             ok: c.ok.load(Relaxed),
             auth_failures: c.auth_failures.load(Relaxed),
             rate_limited: c.rate_limited.load(Relaxed),
@@ -171,6 +190,11 @@ impl SimHandle {
             faults: c.faults.load(Relaxed),
             body_cache_hits: c.body_cache_hits.load(Relaxed),
             bytes_sent: c.bytes_sent.load(Relaxed),
+            s3_lists: c.s3[0].load(Relaxed),
+            s3_gets: c.s3[1].load(Relaxed),
+            s3_heads: c.s3[2].load(Relaxed),
+            s3_denied: c.s3[3].load(Relaxed),
+            s3_bytes_sent: c.s3_bytes_sent.load(Relaxed),
         }
     }
 
@@ -211,8 +235,11 @@ pub(crate) async fn spawn(cfg: Simulator) -> Result<SimHandle, Error> {
         )),
         None => None,
     };
+    let listing = cfg.universe.map_or_else(crate::market::Listing::all, crate::market::Listing::bounded);
     let shared = Arc::new(Shared {
         log,
+        listing,
+        objects: Mutex::default(),
         cfg,
         base_url: base_url.clone(),
         counters: Counters::default(),
@@ -391,6 +418,9 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     }
 
     let path = req.uri().path().to_owned();
+    if crate::s3::is_s3_path(&path) {
+        return Ok(s3_response(&shared, &req, &path).await);
+    }
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let mut canon_q: Vec<&(String, String)> = query.0.iter().filter(|(k, _)| k != "apiKey").collect();
     canon_q.sort();
@@ -486,7 +516,8 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             let now = now_ms(cfg);
             let rid2 = rid.clone();
             let p = path.clone();
-            let answer = tokio::task::spawn_blocking(move || render::route(&p, &query, &base, now, &rid2))
+            let listing = shared.listing.clone();
+            let answer = tokio::task::spawn_blocking(move || render::route(&p, &query, &base, now, &rid2, &listing))
                 .await
                 .map_err(std::io::Error::other)?;
             let mut raw = answer.body;
@@ -509,6 +540,7 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Endpoint::Trades => Some(3),
         Endpoint::Quotes => Some(4),
         Endpoint::Tickers => Some(5),
+        Endpoint::Splits => Some(6),
         Endpoint::Unknown => None,
     };
     if let Some(i) = ep_index {
@@ -564,6 +596,50 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     Ok(resp)
 }
 
+/// The flat-file store's answer (no API key, no REST rate limit: file downloads are not charged
+/// to the REST quota).
+async fn s3_response(shared: &Shared, req: &Request<Incoming>, path: &str) -> Response<SimBody> {
+    let rid = render::request_id(&format!("s3:{}", req.uri()));
+    let store = crate::s3::Store {
+        cfg: &shared.cfg.s3,
+        listing: &shared.listing,
+        cache: &shared.objects,
+        now_ms: now_ms(&shared.cfg),
+    };
+    let a = crate::s3::answer(
+        store,
+        req.method(),
+        path,
+        req.uri().query().unwrap_or(""),
+        req.headers(),
+        req.uri().authority().map(|a| a.as_str()),
+        &rid,
+    )
+    .await;
+    let c = &shared.counters;
+    let i = match a.kind {
+        crate::s3::S3Kind::List => 0,
+        crate::s3::S3Kind::Get => 1,
+        crate::s3::S3Kind::Head => 2,
+        crate::s3::S3Kind::Denied => 3,
+    };
+    c.s3[i].fetch_add(1, Relaxed);
+    c.s3_bytes_sent.fetch_add(a.body.len() as u64, Relaxed);
+    let len = a.body.len();
+    let mut resp = Response::new(SimBody::Full(Some(a.body)));
+    *resp.status_mut() = StatusCode::from_u16(a.status).expect("valid status");
+    let h = resp.headers_mut();
+    for (k, v) in a.headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    if !a.head && !h.contains_key(header::CONTENT_LENGTH) {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    resp
+}
+
 fn endpoint_of(path: &str) -> Endpoint {
     if path.starts_with("/v2/aggs/grouped") {
         Endpoint::Grouped
@@ -577,6 +653,8 @@ fn endpoint_of(path: &str) -> Endpoint {
         Endpoint::Quotes
     } else if path.starts_with("/v3/reference/tickers") {
         Endpoint::Tickers
+    } else if path.starts_with("/stocks/v1/splits") || path.starts_with("/v3/reference/splits") {
+        Endpoint::Splits
     } else {
         Endpoint::Unknown
     }
