@@ -3,7 +3,7 @@
 //!
 //! - `GET /flatfiles?list-type=2` (ListObjectsV2 with `prefix`, `delimiter`, `max-keys`,
 //!   `continuation-token`, `start-after`, `encoding-type`), `GET` and `HEAD` of an object (with a
-//!   single `Range`), `HEAD /flatfiles` (HeadBucket).
+//!   single `Range`, `If-Match` (412) and `If-None-Match` (304)), `HEAD /flatfiles` (HeadBucket).
 //! - Objects: `us_stocks_sip/minute_aggs_v1/YYYY/MM/YYYY-MM-DD.csv.gz` and
 //!   `us_stocks_sip/day_aggs_v1/…`, gzip CSV with the header
 //!   `ticker,volume,open,close,high,low,window_start,transactions` (`window_start` in Unix ns, no
@@ -646,6 +646,27 @@ pub(crate) async fn answer(
         ("accept-ranges", "bytes".to_owned()),
         ("x-amz-request-id", rid.to_owned()),
     ];
+    // Conditional requests, as S3 answers them: a resumed download pins the version it began
+    // with (`If-Match`), a cache revalidates (`If-None-Match`).
+    let cond = |h: http::header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(m) = cond(http::header::IF_MATCH)
+        && m != "*"
+        && !m.split(',').any(|e| e.trim() == obj.etag)
+    {
+        return error(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+            rid,
+            head,
+        );
+    }
+    if let Some(m) = cond(http::header::IF_NONE_MATCH)
+        && (m == "*" || m.split(',').any(|e| e.trim() == obj.etag))
+    {
+        out.retain(|(k, _)| *k != "content-type");
+        return S3Answer { status: 304, headers: out, body: Bytes::new(), head: true, kind: S3Kind::Head };
+    }
     let range = headers.get(http::header::RANGE).and_then(|v| v.to_str().ok());
     let (status, body) = match byte_range(range, len) {
         Ok(None) => (200, obj.body.clone()),

@@ -112,6 +112,8 @@ part = s3.get_object(Bucket="flatfiles", Key=key, Range="bytes=10-19")
 out["range"] = [part["ContentRange"], list(part["Body"].read())]
 head = s3.head_object(Bucket="flatfiles", Key=key)
 out["head"] = [head["ETag"], head["ContentLength"]]
+resumed = s3.get_object(Bucket="flatfiles", Key=key, Range="bytes=100-", IfMatch=head["ETag"])
+out["resumed"] = resumed["ContentLength"]
 def code(f):
     try:
         f()
@@ -123,6 +125,8 @@ for name, k in [("holiday", "us_stocks_sip/minute_aggs_v1/2024/07/2024-07-04.csv
                 ("weekend", "us_stocks_sip/day_aggs_v1/2024/07/2024-07-06.csv.gz"),
                 ("elsewhere", "us_options_opra/day_aggs_v1/2024/07/2024-07-01.csv.gz")]:
     out[name] = code(lambda: s3.get_object(Bucket="flatfiles", Key=k))
+out["if_match_other"] = code(lambda: s3.get_object(Bucket="flatfiles", Key=key, IfMatch='"0123"'))
+out["if_none_match"] = code(lambda: s3.get_object(Bucket="flatfiles", Key=key, IfNoneMatch=head["ETag"]))
 out["bad_secret"] = code(lambda: client(key_id, secret + "x").list_objects_v2(Bucket="flatfiles", Prefix="us_stocks_sip/"))
 out["bad_key"] = code(lambda: client("AKIDNOTOURS", secret).list_objects_v2(Bucket="flatfiles", Prefix="us_stocks_sip/"))
 signed = s3.generate_presigned_url("get_object", Params={"Bucket": "flatfiles", "Key": key}, ExpiresIn=60)
@@ -180,6 +184,9 @@ async fn boto3_lists_gets_and_is_refused_as_s3_refuses() {
     assert_eq!(v["range"][0], format!("bytes 10-19/{}", first.len()));
     assert_eq!(v["range"][1], serde_json::json!(first[10..20].to_vec()));
     assert_eq!(v["presigned"], first.len());
+    assert_eq!(v["resumed"], first.len() - 100);
+    assert_eq!(v["if_match_other"], serde_json::json!(["PreconditionFailed", 412]));
+    assert_eq!(v["if_none_match"], serde_json::json!(["304", 304]), "not modified");
 
     assert_eq!(v["prefixes"], serde_json::json!(["us_stocks_sip/day_aggs_v1/", "us_stocks_sip/minute_aggs_v1/"]));
     let months: Vec<String> = (1..=7).map(|m| format!("us_stocks_sip/day_aggs_v1/2024/{m:02}/")).collect();
