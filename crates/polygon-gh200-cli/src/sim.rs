@@ -54,6 +54,10 @@ pub struct SimArgs {
     /// whole-market requests stay small; default: the whole universe (10,060).
     #[arg(long)]
     universe: Option<usize>,
+    /// Bound of the rendered flat files kept in memory, MiB (a whole-market minute file of the
+    /// full universe is about 50 MB gzip and takes seconds to render on one core).
+    #[arg(long, default_value_t = 1024)]
+    flat_file_cache_mb: usize,
     /// The flat-file store's S3 access key id (path-style bucket `flatfiles` on the same port).
     #[arg(long, default_value = polygon_sim::s3::DEFAULT_ACCESS_KEY_ID)]
     s3_access_key_id: String,
@@ -90,6 +94,7 @@ pub async fn run(a: SimArgs) -> ExitCode {
         .fail_tickers(a.fail_tickers)
         .body_cache_bytes(a.body_cache_mb << 20)
         .s3_credentials(a.s3_access_key_id, a.s3_secret_access_key)
+        .flat_file_cache_bytes(a.flat_file_cache_mb << 20)
         .stall(Duration::from_secs(30));
     if let Some(k) = a.api_key {
         b = b.api_key(k);
