@@ -5,7 +5,7 @@
 
 use std::process::{Command, ExitCode};
 
-const TARGETS: [&str; 3] = ["decode_aggregates", "cache_envelope", "next_url"];
+const TARGETS: [&str; 4] = ["decode_aggregates", "decode_flat_file", "cache_envelope", "next_url"];
 
 pub fn run(args: &[&str]) -> ExitCode {
     let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(60);

@@ -77,6 +77,12 @@ impl CacheKey {
         CacheKey::from_canonical("tickers", &format!("market={}|active={}|limit={}", r.market, r.active, r.limit))
     }
 
+    /// Splits of a set of tickers: the sorted, distinct list.
+    pub fn splits(r: &polygon_model::SplitsRequest) -> Self {
+        let list: Vec<&str> = r.tickers.iter().map(polygon_model::Ticker::as_str).collect();
+        CacheKey::from_canonical("splits", &format!("tickers={}", list.join(",")))
+    }
+
     /// The key as stored in Redis.
     pub fn as_str(&self) -> &str {
         &self.0

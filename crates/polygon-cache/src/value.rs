@@ -74,3 +74,6 @@ impl CacheValue for polygon_model::QuotesResponse {
 impl CacheValue for polygon_model::TickersResponse {
     const KIND: &'static str = "tickers_response";
 }
+impl CacheValue for polygon_model::SplitsResponse {
+    const KIND: &'static str = "splits_response";
+}

@@ -35,5 +35,5 @@ pub use config::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_PAGES, DEFAULT_MAX_WORKERS, DEF
 pub use error::FetchError;
 pub use fetcher::{Fetcher, Progress};
 pub use plan::{Chunk, Unit, plan, unit_for};
-pub use reference::TicksPage;
+pub use reference::{SPLITS_PER_REQUEST, TicksPage};
 pub use stream::BatchChunk;

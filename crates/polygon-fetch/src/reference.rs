@@ -4,8 +4,8 @@
 
 use polygon_cache::{CacheKey, CacheValue, TtlClass, TtlPolicy};
 use polygon_model::{
-    Date, GroupedDailyRequest, GroupedDailyResponse, PrevCloseRequest, PrevCloseResponse, QuotesResponse, TickKind,
-    Ticker, TickersRequest, TickersResponse, TicksRequest, TradesResponse,
+    Date, GroupedDailyRequest, GroupedDailyResponse, PrevCloseRequest, PrevCloseResponse, QuotesResponse, SplitRecord,
+    SplitsRequest, SplitsResponse, TickKind, Ticker, TickersRequest, TickersResponse, TicksRequest, TradesResponse,
 };
 use serde::de::DeserializeOwned;
 
@@ -64,6 +64,67 @@ impl Fetcher {
         self.json_pages(&CacheKey::tickers(&r), TtlClass::Reference, r.path_and_query(), "tickers").await
     }
 
+    /// Every split of `tickers` (oldest first per ticker, then by ticker), through the cache: one
+    /// request per [`SPLITS_PER_REQUEST`] tickers to `/stocks/v1/splits` (`ticker.any_of`, every
+    /// page), cached for the default TTL (`REDIS_TTL`, an hour: a split announced today reaches
+    /// adjusted history within that). Where that endpoint answers 404 (a server without it), the
+    /// deprecated `/v3/reference/splits` is asked instead, one request per ticker.
+    ///
+    /// # Errors
+    /// A [`FetchError`] (named `splits`).
+    pub async fn splits(&self, tickers: &[Ticker]) -> Result<Vec<SplitRecord>, FetchError> {
+        let all = SplitsRequest::new(tickers.iter().cloned());
+        let mut out: Vec<SplitRecord> = Vec::new();
+        for group in all.tickers.chunks(SPLITS_PER_REQUEST) {
+            let r = SplitsRequest::new(group.iter().cloned());
+            let key = CacheKey::splits(&r);
+            let e = self
+                .inner
+                .cache
+                .get_or_load(&key, TtlClass::Default, || async {
+                    match self.splits_pages(r.path_and_query()).await {
+                        Err(FetchError::Transport { source, .. }) if source.is_not_found() => {
+                            tracing::warn!(
+                                "/stocks/v1/splits answered 404: asking the deprecated /v3/reference/splits, one request per ticker"
+                            );
+                            let mut merged: Option<SplitsResponse> = None;
+                            for (_, path) in r.legacy_paths() {
+                                let page = self.splits_pages(path).await?;
+                                match &mut merged {
+                                    None => merged = Some(page),
+                                    Some(m) => m.results.extend(page.results),
+                                }
+                            }
+                            Ok(merged.expect("a request has at least one ticker"))
+                        }
+                        other => other,
+                    }
+                })
+                .await?;
+            out.extend(e.to_value().results);
+        }
+        // Oldest first within each ticker, whatever order the server used.
+        out.sort_by(|a, b| a.ticker.cmp(&b.ticker).then_with(|| a.execution_date.cmp(&b.execution_date)));
+        out.dedup_by(|a, b| a.ticker == b.ticker && a.execution_date == b.execution_date);
+        Ok(out)
+    }
+
+    async fn splits_pages(&self, path: String) -> Result<SplitsResponse, FetchError> {
+        let mut merged: Option<SplitsResponse> = None;
+        self.follow_pages(path, "splits", |body| {
+            let mut page: SplitsResponse = serde_json::from_slice(body)
+                .map_err(|e| FetchError::Shape { ticker: "splits".into(), reason: e.to_string() })?;
+            let next = page.take_next();
+            match &mut merged {
+                None => merged = Some(page),
+                Some(first) => first.absorb(page),
+            }
+            Ok(next)
+        })
+        .await?;
+        Ok(merged.expect("the loop ends after at least one page"))
+    }
+
     /// Every page of a JSON endpoint merged into one response, through the cache.
     async fn json_pages<T>(&self, key: &CacheKey, class: TtlClass, path: String, name: &str) -> Result<T, FetchError>
     where
@@ -113,7 +174,10 @@ macro_rules! paged {
         }
     )*};
 }
-paged!(TradesResponse, QuotesResponse);
+paged!(TradesResponse, QuotesResponse, SplitsResponse);
+
+/// Tickers per `/stocks/v1/splits` request: 200 tickers keep its URL near 1 KB.
+pub const SPLITS_PER_REQUEST: usize = 200;
 
 impl Paged for TickersResponse {
     fn take_next(&mut self) -> Option<String> {

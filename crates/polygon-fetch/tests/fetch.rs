@@ -296,3 +296,59 @@ async fn other_endpoints_through_the_cache() {
         .unwrap_err();
     assert!(matches!(e, FetchError::BadArgument(_)), "{e}");
 }
+
+/// The splits the simulator has executed by NOW for `tickers`, oldest first per ticker.
+fn sim_splits(tickers: &[&str]) -> Vec<(String, String, u32)> {
+    let mut want = Vec::new();
+    let mut sorted = tickers.to_vec();
+    sorted.sort();
+    for tk in sorted {
+        let p = polygon_sim::market::Universe::get().profile(tk).unwrap();
+        for s in p.splits().iter().filter(|s| s.execution_date <= d("2025-06-29")) {
+            want.push((tk.to_owned(), s.execution_date.to_string(), s.split_to / s.split_from));
+        }
+    }
+    want
+}
+
+#[tokio::test]
+async fn splits_of_many_tickers_in_few_requests_cached_and_from_the_old_endpoint_when_the_new_is_missing() {
+    // 450 tickers: three /stocks/v1/splits requests of at most 200 tickers.
+    let mut names: Vec<String> = polygon_sim::market::Universe::get()
+        .profiles()
+        .iter()
+        .filter(|p| !p.splits().is_empty())
+        .take(440)
+        .map(|p| p.ticker.clone())
+        .collect();
+    names.extend(["TSLA", "AAPL", "NVDA", "MSFT"].map(String::from));
+    names.extend(polygon_sim::market::Universe::get().profiles().iter().take(6).map(|p| p.ticker.clone()));
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let tickers: Vec<Ticker> = names.iter().map(|n| t(n)).collect();
+    let distinct = polygon_model::SplitsRequest::new(tickers.clone()).tickers.len();
+    let mut want = sim_splits(&names);
+    want.sort();
+    want.dedup();
+
+    for legacy in [false, true] {
+        let sim = Simulator::builder().now_ms(NOW).without_stocks_v1_splits(legacy).build().spawn().await.unwrap();
+        let f = fetcher(&sim, memory_cache().await, 8).await;
+        let got = f.splits(&tickers).await.unwrap();
+        let got_t: Vec<(String, String, u32)> = got
+            .iter()
+            .map(|s| (s.ticker.clone(), s.execution_date.clone(), (s.split_to / s.split_from) as u32))
+            .collect();
+        assert_eq!(got_t, want, "legacy endpoint: {legacy}");
+        let tsla: Vec<&polygon_model::SplitRecord> = got.iter().filter(|s| s.ticker == "TSLA").collect();
+        if legacy {
+            assert!(tsla[0].historical_adjustment_factor.is_none(), "the old endpoint has no factor");
+            assert_eq!(sim.stats().splits, 3 + distinct as u64, "three 404s, then one request per ticker");
+        } else {
+            assert_eq!(tsla[0].historical_adjustment_factor, Some(1.0 / 15.0));
+            assert_eq!(sim.stats().splits, distinct.div_ceil(polygon_fetch::SPLITS_PER_REQUEST) as u64);
+        }
+        let before = sim.stats().requests;
+        assert_eq!(f.splits(&tickers).await.unwrap(), got);
+        assert_eq!(sim.stats().requests, before, "served from the cache");
+    }
+}

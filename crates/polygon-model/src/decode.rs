@@ -194,7 +194,7 @@ const F_N: u16 = 128;
 const F_OTC: u16 = 256;
 const REQUIRED: [(u16, &str); 6] = [(F_O, "o"), (F_H, "h"), (F_L, "l"), (F_C, "c"), (F_V, "v"), (F_T, "t")];
 
-const POW10: [f64; 23] = [
+pub(crate) const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
     1e21, 1e22,
 ];
@@ -830,7 +830,7 @@ fn bar_key(key: &[u8]) -> (u16, &'static str) {
 const TOP_FIELDS: [&str; 9] =
     ["results", "ticker", "status", "request_id", "next_url", "queryCount", "resultsCount", "count", "adjusted"];
 
-const POW10_U64: [u64; 20] = [
+pub(crate) const POW10_U64: [u64; 20] = [
     1,
     10,
     100,
@@ -857,7 +857,7 @@ const POW10_U64: [u64; 20] = [
 /// count) and its length. Eight bytes at a time (SWAR), so a number costs a few multiplies and one
 /// branch instead of a branch per digit.
 #[inline(always)]
-fn scan_digits(b: &[u8], mut i: usize) -> (u64, usize) {
+pub(crate) fn scan_digits(b: &[u8], mut i: usize) -> (u64, usize) {
     let start = i;
     let mut v: u64 = 0;
     while let Some(chunk) = b.get(i..i + 8) {

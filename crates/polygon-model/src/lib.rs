@@ -1,5 +1,5 @@
 //! The vocabulary of polygon-gh200: tickers, timespans, dates and the NYSE calendar, request and
-//! response types for the Polygon (Massive) REST API, [`BarColumns`] and a fast JSON decoder.
+//! response types for the Polygon (Massive) REST API, [`BarColumns`] and fast JSON and flat-file CSV decoders.
 //!
 //! This crate knows nothing about HTTP, Redis or CUDA. Its principal types:
 //! - [`Ticker`], [`Timespan`], [`Multiplier`], [`TimeBound`]: validated at the edge, so the rest
@@ -10,6 +10,8 @@
 //! - [`BarColumns`]: a batch of tickers as a struct of arrays with per-ticker offsets, rkyv-archivable;
 //! - [`PackedBars`]: the same batch in a compact exact encoding (decimal deltas), what the cache stores;
 //! - [`decode_aggregates`]: JSON body straight into columns, errors naming field and byte offset;
+//! - [`FlatFileDecoder`]: Massive's flat-file aggregate CSV, streamed chunk by chunk into
+//!   per-ticker columns, errors naming line, column and byte offset;
 //! - [`Shard`]: a ticker list split across N workers without coordination (rendezvous hashing).
 //!
 //! ```
@@ -26,6 +28,7 @@
 
 mod calendar;
 mod columns;
+mod csv;
 mod decode;
 mod error;
 mod packed;
@@ -41,6 +44,7 @@ pub use calendar::{
     PRE_OPEN_MINUTE, REGULAR_CLOSE_MINUTE, REGULAR_OPEN_MINUTE, Session,
 };
 pub use columns::{ArchivedBarColumns, BarColumns, N_ABSENT, SeriesView};
+pub use csv::{CsvError, CsvErrorKind, FlatFileDay, FlatFileDecoder, MAX_CSV_LINE_LEN, decode_flat_file};
 pub use decode::{
     AggregatesMeta, AggregatesPage, DecodeError, DecodeErrorKind, decode_aggregates, decode_aggregates_into,
 };
@@ -48,13 +52,13 @@ pub use error::Error;
 pub use packed::{ArchivedPackedBars, BLOCK as PACKED_BLOCK, PackedBars};
 pub use rate::RateLimit;
 pub use request::{
-    AGGS_DEFAULT_LIMIT, AGGS_MAX_LIMIT, AggregatesRequest, GroupedDailyRequest, Multiplier, PrevCloseRequest, Sort,
-    TICKERS_DEFAULT_LIMIT, TICKERS_MAX_LIMIT, TICKS_DEFAULT_LIMIT, TICKS_MAX_LIMIT, TickKind, TickersRequest,
-    TicksRequest, TimeBound, Timespan,
+    AGGS_DEFAULT_LIMIT, AGGS_MAX_LIMIT, AggregatesRequest, GroupedDailyRequest, LEGACY_SPLITS_MAX_LIMIT, Multiplier,
+    PrevCloseRequest, SPLITS_MAX_LIMIT, Sort, SplitsRequest, TICKERS_DEFAULT_LIMIT, TICKERS_MAX_LIMIT,
+    TICKS_DEFAULT_LIMIT, TICKS_MAX_LIMIT, TickKind, TickersRequest, TicksRequest, TimeBound, Timespan,
 };
 pub use response::{
-    AggregatesResponse, Bar, ErrorResponse, GroupedDailyResponse, PrevCloseResponse, Quote, QuotesResponse, TickerBar,
-    TickerInfo, TickersResponse, Trade, TradesResponse,
+    AggregatesResponse, Bar, ErrorResponse, GroupedDailyResponse, PrevCloseResponse, Quote, QuotesResponse,
+    SplitRecord, SplitsResponse, TickerBar, TickerInfo, TickersResponse, Trade, TradesResponse,
 };
 pub use shard::Shard;
 pub use ticker::{MAX_TICKER_LEN, Ticker, TickerKind, distinct};

@@ -438,9 +438,60 @@ impl TickersRequest {
     }
 }
 
+/// Most results a page of `/stocks/v1/splits` holds (its `limit` defaults to 100).
+pub const SPLITS_MAX_LIMIT: u32 = 5_000;
+/// Most results a page of the deprecated `/v3/reference/splits` holds (default 10).
+pub const LEGACY_SPLITS_MAX_LIMIT: u32 = 1_000;
+
+/// The splits of some tickers: `GET /stocks/v1/splits?ticker.any_of=…` (oldest first, full
+/// pages), or, where that endpoint answers 404, the deprecated `/v3/reference/splits` one ticker
+/// at a time ([`SplitsRequest::legacy_paths`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SplitsRequest {
+    /// The tickers, distinct and sorted (so that one set of tickers is one request).
+    pub tickers: Vec<Ticker>,
+}
+
+impl SplitsRequest {
+    /// The splits of `tickers` (duplicates dropped, order ignored).
+    pub fn new(tickers: impl IntoIterator<Item = Ticker>) -> Self {
+        let mut tickers: Vec<Ticker> = tickers.into_iter().collect();
+        tickers.sort();
+        tickers.dedup();
+        SplitsRequest { tickers }
+    }
+
+    /// The path and query of the current endpoint. Tickers go in `ticker.any_of`, which is a
+    /// comma-separated list (tickers never hold commas; `.` and `:` need no escaping).
+    pub fn path_and_query(&self) -> String {
+        let list: Vec<&str> = self.tickers.iter().map(Ticker::as_str).collect();
+        format!("/stocks/v1/splits?ticker.any_of={}&sort=execution_date.asc&limit={SPLITS_MAX_LIMIT}", list.join(","))
+    }
+
+    /// The deprecated endpoint's paths, one per ticker (it has no `any_of`).
+    pub fn legacy_paths(&self) -> Vec<(Ticker, String)> {
+        self.tickers
+            .iter()
+            .map(|t| {
+                let path = format!(
+                    "/v3/reference/splits?ticker={t}&order=asc&sort=execution_date&limit={LEGACY_SPLITS_MAX_LIMIT}"
+                );
+                (t.clone(), path)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_paths_are_canonical() {
+        let r = SplitsRequest::new(["TSLA", "AAPL", "TSLA"].map(|t| t.parse::<Ticker>().unwrap()));
+        assert_eq!(r.path_and_query(), "/stocks/v1/splits?ticker.any_of=AAPL,TSLA&sort=execution_date.asc&limit=5000");
+        assert_eq!(r.legacy_paths()[1].1, "/v3/reference/splits?ticker=TSLA&order=asc&sort=execution_date&limit=1000");
+    }
 
     #[test]
     fn aggregates_path_and_validation() {

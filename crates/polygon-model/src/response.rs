@@ -282,6 +282,47 @@ archived! {
     }
 }
 
+archived! {
+    /// One split, as `/stocks/v1/splits` lists it (the deprecated `/v3/reference/splits` gives
+    /// the first five fields only).
+    pub struct SplitRecord {
+        /// The symbol.
+        pub ticker: String,
+        /// The first session at the new share count (`YYYY-MM-DD`): on the prior trading day,
+        /// the post-market session is the last one at pre-split prices.
+        pub execution_date: String,
+        /// Shares before (a reverse split has `split_from > split_to`).
+        pub split_from: f64,
+        /// Shares after.
+        pub split_to: f64,
+        /// Massive's id of the event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub id: Option<String>,
+        /// `forward_split`, `reverse_split` or `stock_dividend` (current endpoint only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub adjustment_type: Option<String>,
+        /// Unadjusted prices before the execution date times this give today's basis (current
+        /// endpoint only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub historical_adjustment_factor: Option<f64>,
+    }
+
+    /// A page of `/stocks/v1/splits` or `/v3/reference/splits`.
+    pub struct SplitsResponse {
+        /// The splits.
+        #[serde(default)]
+        pub results: Vec<SplitRecord>,
+        /// `OK`.
+        pub status: String,
+        /// Polygon's request id.
+        #[serde(default)]
+        pub request_id: String,
+        /// The next page, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub next_url: Option<String>,
+    }
+}
+
 /// Polygon's error body: `{"status":"ERROR","request_id":…,"error":…}` (some endpoints say `message`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {

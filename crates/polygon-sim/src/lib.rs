@@ -82,6 +82,7 @@ pub struct Simulator {
     pub(crate) request_log: Option<PathBuf>,
     pub(crate) universe: Option<usize>,
     pub(crate) s3: s3::S3Config,
+    pub(crate) without_stocks_v1_splits: bool,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -130,6 +131,7 @@ impl Simulator {
             request_log: None,
             universe: None,
             s3: s3::S3Config::default(),
+            without_stocks_v1_splits: false,
         })
     }
 
@@ -277,6 +279,13 @@ impl SimulatorBuilder {
     /// Bound of the rendered flat files kept in memory, bytes (default 1 GiB).
     pub fn flat_file_cache_bytes(mut self, bytes: usize) -> Self {
         self.0.s3.cache_bytes = bytes;
+        self
+    }
+
+    /// Answer `/stocks/v1/splits` with 404, as a server from before 2026-02-18 would (only the
+    /// deprecated `/v3/reference/splits` is served), so that a client's fallback can be tested.
+    pub fn without_stocks_v1_splits(mut self, on: bool) -> Self {
+        self.0.without_stocks_v1_splits = on;
         self
     }
 

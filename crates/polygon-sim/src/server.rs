@@ -503,6 +503,12 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated fault: connection reset"));
     }
 
+    if cfg.without_stocks_v1_splits && path.starts_with("/stocks/v1/splits") {
+        c.client_errors.fetch_add(1, Relaxed);
+        c.endpoints[6].fetch_add(1, Relaxed);
+        return Ok(json_response(404, render::error_body("NOT_FOUND", &rid, "route not found"), &rid, None, &shared));
+    }
+
     // The answer: from the cache or rendered off the reactor.
     let cache_key = if gzip { format!("gz:{canonical}") } else { canonical.clone() };
     let cached = shared.cache.lock().expect("cache lock").get(&cache_key);
