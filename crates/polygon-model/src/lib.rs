@@ -12,6 +12,7 @@
 //! - [`decode_aggregates`]: JSON body straight into columns, errors naming field and byte offset;
 //! - [`FlatFileDecoder`]: Massive's flat-file aggregate CSV, streamed chunk by chunk into
 //!   per-ticker columns, errors naming line, column and byte offset;
+//! - [`adjust_for_splits`]: bars as traded to the API's split-adjusted basis (one cached form for every source);
 //! - [`Shard`]: a ticker list split across N workers without coordination (rendezvous hashing).
 //!
 //! ```
@@ -26,6 +27,7 @@
 //! # Ok::<(), polygon_model::Error>(())
 //! ```
 
+mod adjust;
 mod calendar;
 mod columns;
 mod csv;
@@ -39,6 +41,7 @@ pub mod shard;
 mod ticker;
 mod time;
 
+pub use adjust::adjust_for_splits;
 pub use calendar::{
     DayKind, EARLY_CLOSE_MINUTE, EARLY_POST_CLOSE_MINUTE, MAX_MINUTES_PER_SESSION, NyseCalendar, POST_CLOSE_MINUTE,
     PRE_OPEN_MINUTE, REGULAR_CLOSE_MINUTE, REGULAR_OPEN_MINUTE, Session,

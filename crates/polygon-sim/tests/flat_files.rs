@@ -301,3 +301,68 @@ async fn splits_endpoints_list_filter_and_page() {
         "two TSLA/AVGO, the pages, two deprecated, one bad"
     );
 }
+
+/// Issue 19's "one cached form": bars as traded plus the splits, adjusted on read, give the API's
+/// adjusted bars. For every familiar split and 20 synthetic ones: minute bars of the days around
+/// the split and daily bars of the year around it, as traded, adjusted by polygon-model's
+/// `adjust_for_splits`, equal the simulator's `adjusted=true` bars (prices and volumes exactly,
+/// VWAPs to their 4 decimals).
+#[test]
+fn adjusting_as_traded_bars_gives_the_api_adjusted_bars() {
+    let today = polygon_model::ny_date_minute(NOW).unwrap().0;
+    let u = polygon_sim::market::Universe::get();
+    let split_tickers: Vec<&polygon_sim::market::Profile> = ["AAPL", "TSLA", "NVDA", "AMZN", "GOOGL", "WMT"]
+        .iter()
+        .map(|t| u.profile(t).unwrap())
+        .chain(u.profiles().iter().filter(|p| p.splits().len() == 1 && p.ticker.len() == 4).take(20))
+        .collect();
+    let mut checked = 0;
+    for p in split_tickers {
+        let records: Vec<polygon_model::SplitRecord> = p
+            .splits()
+            .iter()
+            .map(|s| polygon_model::SplitRecord {
+                ticker: p.ticker.clone(),
+                execution_date: s.execution_date.to_string(),
+                split_from: f64::from(s.split_from),
+                split_to: f64::from(s.split_to),
+                id: None,
+                adjustment_type: None,
+                historical_adjustment_factor: None,
+            })
+            .collect();
+        for s in p.splits().iter().filter(|s| s.execution_date <= today) {
+            for (span, from, to) in [
+                (Timespan::Minute, s.execution_date.add_days(-4), s.execution_date.add_days(2)),
+                (Timespan::Day, s.execution_date.add_days(-200), s.execution_date.add_days(160)),
+            ] {
+                let (f, t) = (TimeBound::Date(from), TimeBound::Date(to));
+                let raw = polygon_sim::expected_aggregates_as(&p.ticker, Multiplier::ONE, span, f, t, NOW, false);
+                let api = polygon_sim::expected_aggregates_as(&p.ticker, Multiplier::ONE, span, f, t, NOW, true);
+                let mut cols = polygon_model::BarColumns::new();
+                cols.begin_series(p.ticker.parse().unwrap());
+                raw.iter().for_each(|b| cols.push(b));
+                let n = polygon_model::adjust_for_splits(&mut cols, &records, today).unwrap();
+                assert!(n > 0, "{} {span}: some bars precede the split", p.ticker);
+                assert_eq!(cols.len(), api.len());
+                for (i, want) in api.iter().enumerate() {
+                    let got = cols.bar(i).unwrap();
+                    let ctx = format!("{} {span} bar {i} at {}", p.ticker, want.t);
+                    assert_eq!(
+                        (got.t, got.o, got.h, got.l, got.c, got.v, got.n),
+                        (want.t, want.o, want.h, want.l, want.c, want.v, want.n),
+                        "{ctx}"
+                    );
+                    assert!(
+                        (got.vw.unwrap() - want.vw.unwrap()).abs() <= 1e-4 + 1e-9,
+                        "{ctx}: vw {:?} {:?}",
+                        got.vw,
+                        want.vw
+                    );
+                }
+                checked += api.len();
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked} bars checked");
+}
