@@ -7,7 +7,7 @@ use std::time::Duration;
 use polygon_cache::{Cache, CacheBuilder, TtlPolicy};
 use polygon_fetch::{self as fetch, FetchConfig};
 use polygon_model::RateLimit;
-use polygon_transport::{ApiKey, Transport, TransportBuilder, defaults as transport};
+use polygon_transport::{ApiKey, S3Secret, Transport, TransportBuilder, defaults as transport};
 
 /// A setting with a bad value. Secrets are never repeated in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,7 +92,21 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// `CACHE_DISK_MB`, in bytes.
     pub cache_disk_bytes: u64,
+    /// `POLYGON_S3_ACCESS_KEY_ID`: the flat-file host's access key id (Massive's dashboard, not
+    /// the API key). Flat files are used only when it and the secret are both set.
+    pub s3_access_key_id: Option<String>,
+    /// `POLYGON_S3_SECRET_ACCESS_KEY`: the flat-file host's secret, a secret as the API key is.
+    pub s3_secret_access_key: Option<S3Secret>,
+    /// `POLYGON_S3_ENDPOINT` (`https://files.massive.com`).
+    pub s3_endpoint: String,
+    /// `POLYGON_S3_BUCKET` (`flatfiles`).
+    pub s3_bucket: String,
 }
+
+/// The flat-file host Massive documents.
+pub const DEFAULT_S3_ENDPOINT: &str = "https://files.massive.com";
+/// Massive's flat-file bucket.
+pub const DEFAULT_S3_BUCKET: &str = "flatfiles";
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,6 +136,11 @@ impl std::fmt::Debug for Config {
             .field("cache_disk", &self.cache_disk)
             .field("cache_dir", &self.cache_dir)
             .field("cache_disk_bytes", &self.cache_disk_bytes)
+            // The access key id is part of every presigned URL's credential: shown as set or not.
+            .field("s3_access_key_id", &self.s3_access_key_id.as_ref().map(|_| "<redacted>"))
+            .field("s3_secret_access_key", &self.s3_secret_access_key)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_bucket", &self.s3_bucket)
             .finish()
     }
 }
@@ -197,6 +216,10 @@ impl Config {
         "QUEUE_SIZE",
         "GPU_BACKEND",
         "GPU_MEMORY",
+        "POLYGON_S3_ACCESS_KEY_ID",
+        "POLYGON_S3_SECRET_ACCESS_KEY",
+        "POLYGON_S3_ENDPOINT",
+        "POLYGON_S3_BUCKET",
     ];
 
     /// Reads the environment (and the TOML file named by `POLYGON_GH200_CONFIG`, if set).
@@ -367,6 +390,50 @@ impl Config {
         };
         let disk_mb: u64 =
             parse_num(get, "CACHE_DISK_MB", polygon_cache::defaults::DISK_MIB, 1, "a whole number of MiB, 1 or more")?;
+        let s3_access_key_id = match get("POLYGON_S3_ACCESS_KEY_ID") {
+            None => None,
+            Some(k) if !k.trim().is_empty() && k.trim().bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                Some(k.trim().to_owned())
+            }
+            Some(_) => {
+                return Err(bad("POLYGON_S3_ACCESS_KEY_ID", "<redacted>", "an access key id of letters and digits"));
+            }
+        };
+        let s3_secret_access_key = match get("POLYGON_S3_SECRET_ACCESS_KEY") {
+            None => None,
+            Some(k) => Some(S3Secret::new(&k).map_err(|_| {
+                bad("POLYGON_S3_SECRET_ACCESS_KEY", "<redacted>", "a non-empty secret of visible characters")
+            })?),
+        };
+        match (&s3_access_key_id, &s3_secret_access_key) {
+            (Some(_), None) => {
+                return Err(bad(
+                    "POLYGON_S3_SECRET_ACCESS_KEY",
+                    "",
+                    "set with POLYGON_S3_ACCESS_KEY_ID (flat files need both)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "POLYGON_S3_ACCESS_KEY_ID",
+                    "",
+                    "set with POLYGON_S3_SECRET_ACCESS_KEY (flat files need both)",
+                ));
+            }
+            _ => {}
+        }
+        let s3_endpoint = get("POLYGON_S3_ENDPOINT").unwrap_or_else(|| DEFAULT_S3_ENDPOINT.into());
+        if !(s3_endpoint.starts_with("https://") || s3_endpoint.starts_with("http://"))
+            || s3_endpoint.contains(['?', '#', '@'])
+        {
+            return Err(bad("POLYGON_S3_ENDPOINT", &s3_endpoint, "http(s)://host[:port]"));
+        }
+        let s3_bucket = get("POLYGON_S3_BUCKET").unwrap_or_else(|| DEFAULT_S3_BUCKET.into());
+        if !(3..=63).contains(&s3_bucket.len())
+            || !s3_bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        {
+            return Err(bad("POLYGON_S3_BUCKET", &s3_bucket, "an S3 bucket name: 3 to 63 of a-z, 0-9, - and ."));
+        }
         Ok(Config {
             api_key,
             base_url,
@@ -417,6 +484,10 @@ impl Config {
             cache_disk,
             cache_dir,
             cache_disk_bytes: disk_mb.saturating_mul(1 << 20),
+            s3_access_key_id,
+            s3_secret_access_key,
+            s3_endpoint,
+            s3_bucket,
         })
     }
 
@@ -591,6 +662,38 @@ mod tests {
         }
         let e = with(&[("POLYGON_API_KEY", "has space")]).unwrap_err();
         assert!(!e.to_string().contains("has space"), "the key is never repeated: {e}");
+    }
+
+    #[test]
+    fn flat_file_settings_come_in_pairs_and_the_secret_never_shows() {
+        let c = with(&[]).unwrap();
+        assert_eq!((c.s3_endpoint.as_str(), c.s3_bucket.as_str()), ("https://files.massive.com", "flatfiles"));
+        assert!(c.s3_access_key_id.is_none() && c.s3_secret_access_key.is_none());
+        let c = with(&[
+            ("POLYGON_S3_ACCESS_KEY_ID", "AKIAEXAMPLEID42"),
+            ("POLYGON_S3_SECRET_ACCESS_KEY", "s3cr3t/with+symbols"),
+            ("POLYGON_S3_ENDPOINT", "http://127.0.0.1:9"),
+            ("POLYGON_S3_BUCKET", "flatfiles-test"),
+        ])
+        .unwrap();
+        assert!(c.s3_secret_access_key.as_ref().unwrap().appears_in("s3cr3t/with+symbols"));
+        assert_eq!((c.s3_endpoint.as_str(), c.s3_bucket.as_str()), ("http://127.0.0.1:9", "flatfiles-test"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t") && !shown.contains("AKIAEXAMPLEID42"), "{shown}");
+        for (pairs, var) in [
+            (&[("POLYGON_S3_ACCESS_KEY_ID", "AKID")][..], "POLYGON_S3_SECRET_ACCESS_KEY"),
+            (&[("POLYGON_S3_SECRET_ACCESS_KEY", "s3cr3t")][..], "POLYGON_S3_ACCESS_KEY_ID"),
+            (&[("POLYGON_S3_ENDPOINT", "s3://files")][..], "POLYGON_S3_ENDPOINT"),
+            (&[("POLYGON_S3_BUCKET", "Flat_Files")][..], "POLYGON_S3_BUCKET"),
+            (
+                &[("POLYGON_S3_ACCESS_KEY_ID", "has space"), ("POLYGON_S3_SECRET_ACCESS_KEY", "x")][..],
+                "POLYGON_S3_ACCESS_KEY_ID",
+            ),
+        ] {
+            let e = with(pairs).unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+            assert!(!e.to_string().contains("s3cr3t") && !e.to_string().contains("has space"), "{e}");
+        }
     }
 
     #[test]

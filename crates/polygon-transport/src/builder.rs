@@ -66,7 +66,7 @@ pub enum HttpVersion {
 /// Settings of a [`Transport`]; [`Transport::builder`] starts from the [`defaults`].
 #[derive(Debug, Clone)]
 pub struct TransportBuilder {
-    base_url: String,
+    pub(crate) base_url: String,
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) ca_cert: Option<PathBuf>,
     max_connections: usize,
@@ -83,6 +83,7 @@ pub struct TransportBuilder {
     permit_source: Option<SharedPermits>,
     pub(crate) max_body_bytes: u64,
     pub(crate) http_version: HttpVersion,
+    pub(crate) gzip: bool,
     user_agent: String,
 }
 
@@ -118,6 +119,7 @@ impl Transport {
             permit_source: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
             http_version: HttpVersion::Auto,
+            gzip: true,
             user_agent: defaults::USER_AGENT.to_owned(),
         }
     }
@@ -223,6 +225,16 @@ impl TransportBuilder {
         self
     }
 
+    /// Whether to ask for gzip (`Accept-Encoding: gzip`) and decode a gzip `Content-Encoding`
+    /// (default on). Off for a host whose bodies are files to keep as stored (the flat-file
+    /// host: a `.csv.gz` is application data): nothing is asked for and nothing is decoded, even
+    /// when the server sends `Content-Encoding: gzip` (an S3 object stored with that metadata).
+    /// Streamed bodies ([`Transport::get_stream`]) are never decoded either way.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on;
+        self
+    }
+
     /// Builds the transport. Needs a tokio runtime when used, not when built.
     ///
     /// # Errors
@@ -248,7 +260,7 @@ impl TransportBuilder {
                 base,
                 http,
                 limiter,
-                permits: Semaphore::new(self.max_connections),
+                permits: Arc::new(Semaphore::new(self.max_connections)),
                 paused_until: Mutex::new(None),
                 budget: RetryBudget::new(ratio, floor, max),
                 rng: retry::Rng::new(),
@@ -276,6 +288,7 @@ mod tests {
         assert_eq!((b.backoff_base, b.backoff_cap), (defaults::BACKOFF_BASE, defaults::BACKOFF_CAP));
         assert_eq!(b.rate_limit, Some(defaults::RATE_LIMIT));
         assert_eq!(b.max_body_bytes, defaults::MAX_BODY_BYTES);
+        assert!(b.gzip, "REST bodies are asked for and decoded as gzip");
         // The values design.md documents.
         assert_eq!(defaults::RATE_LIMIT, "100/s".parse().unwrap());
         assert_eq!((defaults::MAX_CONNECTIONS, defaults::MAX_IDLE_PER_HOST, defaults::MAX_RETRIES), (50, 20, 3));

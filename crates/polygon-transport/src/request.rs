@@ -1,25 +1,39 @@
-//! One GET, composed: `get` (span, counters) ▸ `get_inner` (deadline, retry, budget, backoff,
-//! `Retry-After`) ▸ `attempt` (host pause, rate limit, permit, attempt timeout) ▸ `send` (the
-//! pooled client, the body read and gunzipped within the size limit, the status judged).
+//! One request, composed: `request` (span, counters) ▸ `call` (deadline, retry loop) ▸
+//! `wait_to_retry` (policy, budget, backoff, `Retry-After`, the 429 pause) ▸ `attempt` (`admit`:
+//! host pause, rate limit, permit; the attempt timeout) ▸ `send` (the pooled client) ▸ `finish`
+//! (the body read and gunzipped within the size limit, the status judged). `get` is a `request`
+//! of `GET`; the streamed form (`stream.rs`) reuses `admit`, `send`, `wait_to_retry` and
+//! `status_failure`.
 
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, StatusCode, header};
+use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
-use crate::error::{self, Kind};
+use crate::error::{self, ErrorBody, Kind};
 use crate::{Attempt, Error, Response, RetryPolicy, Transport, gunzip, key, retry};
 
-enum Failure {
+pub(crate) enum Failure {
     /// Not worth another attempt, whatever the policy says.
     Final(Error),
     /// For the policy to judge.
     Retry(Error, Attempt),
+}
+
+/// What one request sends.
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) uri: http::Uri,
+    /// Extra headers (`Range`, `If-Match`, …).
+    pub(crate) headers: &'a HeaderMap,
+    /// Ask for gzip and decode it.
+    pub(crate) gzip: bool,
 }
 
 impl Transport {
@@ -37,103 +51,151 @@ impl Transport {
     /// Dropping the future cancels the request; nothing is left half-done but an open connection,
     /// which the pool discards.
     pub async fn get(&self, path_and_query: &str) -> Result<Response, Error> {
+        self.request(Method::GET, path_and_query, HeaderMap::new()).await
+    }
+
+    /// A `GET` or `HEAD` of `path_and_query` (starting with `/`) against the base URL, with extra
+    /// `headers` (`Range`, `If-Match`, …), retried as [`get`](Self::get) is. The [`Response`]
+    /// carries the response's headers; a `HEAD`'s body is empty.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); [`Error::is_config`] for another method, or an `Authorization`
+    /// header in `headers` (the transport's key, when it has one, is the only one it sends).
+    ///
+    /// # Cancel safety
+    /// As [`get`](Self::get).
+    pub async fn request(&self, method: Method, path_and_query: &str, headers: HeaderMap) -> Result<Response, Error> {
         let shown = key::redact_path(path_and_query);
-        let span = tracing::info_span!(
-            "polygon.get",
-            path = %shown,
-            status = tracing::field::Empty,
-            attempt = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        );
+        let span = request_span(&method, &shown);
         let started = Instant::now();
-        let result = self.get_inner(path_and_query, &shown, started).instrument(span.clone()).await;
+        let result = async {
+            if headers.contains_key(header::AUTHORIZATION) {
+                return Err(Error::config("the Authorization header is the transport's own (its api_key)")
+                    .with_path(shown.clone()));
+            }
+            let uri = self.uri_of(&method, path_and_query, &shown)?;
+            let call = Call { uri, method, headers: &headers, gzip: self.inner.cfg.gzip };
+            self.call(&call, &shown, started).await
+        }
+        .instrument(span.clone())
+        .await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         match &result {
             Ok(r) => {
                 span.record("status", r.status.as_u16());
                 span.record("attempt", r.attempts);
             }
-            Err(e) => {
-                self.inner.stats.failures.fetch_add(1, Relaxed);
-                if let Some(s) = e.status() {
-                    span.record("status", s.as_u16());
-                }
-                span.record("attempt", e.attempts());
-                tracing::debug!(parent: &span, error = %e, "request failed");
-            }
+            Err(e) => self.record_failure(&span, e),
         }
         result
     }
 
-    /// The deadline and the retry loop around [`attempt`](Self::attempt).
-    async fn get_inner(&self, path: &str, shown: &str, started: Instant) -> Result<Response, Error> {
-        let inner = &*self.inner;
-        let cfg = &inner.cfg;
+    /// Counts a failed call and logs it on its span.
+    pub(crate) fn record_failure(&self, span: &tracing::Span, e: &Error) {
+        self.inner.stats.failures.fetch_add(1, Relaxed);
+        if let Some(s) = e.status() {
+            span.record("status", s.as_u16());
+        }
+        span.record("attempt", e.attempts());
+        tracing::debug!(parent: span, error = %e, "request failed");
+    }
+
+    /// The URI of `path` against the base (`shown` is `path` redacted, for errors).
+    pub(crate) fn uri_of(&self, method: &Method, path: &str, shown: &str) -> Result<http::Uri, Error> {
+        if method != Method::GET && method != Method::HEAD {
+            return Err(Error::config("only GET and HEAD are sent").with_path(shown.to_owned()));
+        }
         if !path.starts_with('/') {
             return Err(Error::config("the path must start with '/'").with_path(shown.to_owned()));
         }
-        let uri: http::Uri = format!("{}{}", inner.base, path)
+        format!("{}{}", self.inner.base, path)
             .parse()
-            .map_err(|_| Error::config("not a valid request path").with_path(shown.to_owned()))?;
-        let deadline = started + cfg.deadline;
+            .map_err(|_| Error::config("not a valid request path").with_path(shown.to_owned()))
+    }
+
+    /// The deadline and the retry loop around [`attempt`](Self::attempt).
+    async fn call(&self, call: &Call<'_>, shown: &str, started: Instant) -> Result<Response, Error> {
+        let inner = &*self.inner;
+        let deadline = started + inner.cfg.deadline;
         inner.stats.requests.fetch_add(1, Relaxed);
         inner.budget.deposit();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let failure = match self.attempt(&uri, deadline).await {
+            let (err, what) = match self.attempt(call, deadline).await {
                 Ok(mut r) => {
                     r.attempts = attempt;
                     return Ok(r);
                 }
-                Err(f) => f,
-            };
-            let (err, what) = match failure {
-                Failure::Final(e) => return Err(e.with_path(shown.to_owned()).with_attempts(attempt)),
-                Failure::Retry(e, what) => (e.with_path(shown.to_owned()).with_attempts(attempt), what),
-            };
-            if !RetryPolicy.is_retryable(&Method::GET, what) || attempt > cfg.max_retries {
-                return Err(err);
-            }
-            let mut wait = retry::backoff(cfg.backoff_base, cfg.backoff_cap, attempt, &inner.rng);
-            if let Some(ra) = err.retry_after() {
-                wait = wait.max(ra);
-            }
-            if what == Attempt::Status(StatusCode::TOO_MANY_REQUESTS) {
-                // Everyone waits for this host, not just this request: for its Retry-After, or
-                // without one for this retry's backoff; and everyone sharing the permits too.
-                let until = Instant::now() + wait;
-                {
-                    let mut p = inner.paused_until.lock().await;
-                    *p = Some(p.map_or(until, |cur| cur.max(until)));
+                Err(Failure::Final(e)) => {
+                    return Err(e.with_path(shown.to_owned()).with_method(&call.method).with_attempts(attempt));
                 }
-                if let Some(limiter) = &inner.limiter {
-                    limiter.pause(wait).await;
+                Err(Failure::Retry(e, what)) => {
+                    (e.with_path(shown.to_owned()).with_method(&call.method).with_attempts(attempt), what)
                 }
-            }
-            let now = Instant::now();
-            if now + wait >= deadline {
-                return Err(match err.retry_after() {
-                    Some(ra) if now + ra >= deadline => {
-                        let status = err.status();
-                        err.with_hint(wait_past_deadline(ra, deadline - now, cfg.deadline, status))
-                    }
-                    _ => err,
-                });
-            }
-            if !inner.budget.try_withdraw() {
-                inner.stats.budget_refusals.fetch_add(1, Relaxed);
-                tracing::warn!(path = %shown, "retry budget spent: not retrying");
-                return Err(err);
-            }
-            inner.stats.retries.fetch_add(1, Relaxed);
-            tracing::debug!(path = %shown, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
-            tokio::time::sleep(wait).await;
+            };
+            self.wait_to_retry(&call.method, err, what, attempt, deadline, shown).await?;
         }
     }
 
-    /// One attempt: host pause, rate limit, concurrency permit, attempt timeout, send and read.
-    async fn attempt(&self, uri: &http::Uri, deadline: Instant) -> Result<Response, Failure> {
+    /// After `failures` failed attempts in a row, the last ending in `err` (`what`): waits until
+    /// the next may go (backoff, or the server's `Retry-After`; after a 429 every request to the
+    /// host waits too) and returns `Ok`, or returns `err` when the policy, the retries, the
+    /// deadline or the budget say no more.
+    pub(crate) async fn wait_to_retry(
+        &self,
+        method: &Method,
+        err: Error,
+        what: Attempt,
+        failures: u32,
+        deadline: Instant,
+        shown: &str,
+    ) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let cfg = &inner.cfg;
+        if !RetryPolicy.is_retryable(method, what) || failures > cfg.max_retries {
+            return Err(err);
+        }
+        let mut wait = retry::backoff(cfg.backoff_base, cfg.backoff_cap, failures, &inner.rng);
+        if let Some(ra) = err.retry_after() {
+            wait = wait.max(ra);
+        }
+        if what == Attempt::Status(StatusCode::TOO_MANY_REQUESTS) {
+            // Everyone waits for this host, not just this request: for its Retry-After, or
+            // without one for this retry's backoff; and everyone sharing the permits too.
+            let until = Instant::now() + wait;
+            {
+                let mut p = inner.paused_until.lock().await;
+                *p = Some(p.map_or(until, |cur| cur.max(until)));
+            }
+            if let Some(limiter) = &inner.limiter {
+                limiter.pause(wait).await;
+            }
+        }
+        let now = Instant::now();
+        if now + wait >= deadline {
+            return Err(match err.retry_after() {
+                Some(ra) if now + ra >= deadline => {
+                    let status = err.status();
+                    err.with_hint(wait_past_deadline(ra, deadline - now, cfg.deadline, status))
+                }
+                _ => err,
+            });
+        }
+        if !inner.budget.try_withdraw() {
+            inner.stats.budget_refusals.fetch_add(1, Relaxed);
+            tracing::warn!(path = %shown, "retry budget spent: not retrying");
+            return Err(err);
+        }
+        inner.stats.retries.fetch_add(1, Relaxed);
+        tracing::debug!(path = %shown, attempt = failures, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Leave to send one attempt: the host pause, the rate limit, a concurrency permit (held
+    /// until the returned permit is dropped).
+    pub(crate) async fn admit(&self, deadline: Instant) -> Result<OwnedSemaphorePermit, Failure> {
         let inner = &*self.inner;
         let cfg = &inner.cfg;
         let timed_out = |what: &str| {
@@ -160,13 +222,24 @@ impl Transport {
         {
             return Err(timed_out("waiting for the rate limit"));
         }
-        let _permit = tokio::time::timeout_at(deadline.into(), inner.permits.acquire())
+        let permit = tokio::time::timeout_at(deadline.into(), inner.permits.clone().acquire_owned())
             .await
             .map_err(|_| timed_out("waiting for a connection slot"))?
             .expect("the semaphore is never closed");
-        let attempt_deadline = deadline.min(Instant::now() + cfg.attempt_timeout);
         inner.stats.attempts.fetch_add(1, Relaxed);
-        match tokio::time::timeout_at(attempt_deadline.into(), self.send(uri)).await {
+        Ok(permit)
+    }
+
+    /// One attempt: admission, then within the attempt timeout send and read.
+    async fn attempt(&self, call: &Call<'_>, deadline: Instant) -> Result<Response, Failure> {
+        let _permit = self.admit(deadline).await?;
+        let cfg = &self.inner.cfg;
+        let attempt_deadline = deadline.min(Instant::now() + cfg.attempt_timeout);
+        let sent = async {
+            let resp = self.send(call).await?;
+            self.finish(resp, call.gzip).await
+        };
+        match tokio::time::timeout_at(attempt_deadline.into(), sent).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Retry(
                 Error::new(Kind::Timeout)
@@ -176,29 +249,43 @@ impl Transport {
         }
     }
 
-    /// Sends the request, reads the body (at most `max_body_bytes`), gunzips it (to at most as
-    /// much) and turns an error status into an [`Error`].
-    async fn send(&self, uri: &http::Uri) -> Result<Response, Failure> {
+    /// Sends the request and waits for the response's head.
+    pub(crate) async fn send(&self, call: &Call<'_>) -> Result<http::Response<Incoming>, Failure> {
         let inner = &*self.inner;
-        let limit = inner.cfg.max_body_bytes;
-        let mut req = Request::get(uri.clone())
-            .header(header::ACCEPT_ENCODING, "gzip")
+        let mut req = Request::builder()
+            .method(call.method.clone())
+            .uri(call.uri.clone())
             .header(header::USER_AGENT, inner.user_agent.clone())
             .body(Empty::<Bytes>::new())
-            .expect("a GET with valid headers");
-        if let Some(k) = &inner.cfg.api_key {
-            req.headers_mut().insert(header::AUTHORIZATION, k.bearer());
+            .expect("a request with valid headers");
+        let h = req.headers_mut();
+        if call.gzip {
+            h.insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("gzip"));
         }
-        let resp = inner.http.request(req).await.map_err(|e| {
+        for (name, value) in call.headers {
+            h.append(name, value.clone());
+        }
+        // The one place a key is attached; a transport built without one (the flat-file host's)
+        // sends no Authorization header at all.
+        if let Some(k) = &inner.cfg.api_key {
+            h.insert(header::AUTHORIZATION, k.bearer());
+        }
+        inner.http.request(req).await.map_err(|e| {
             let msg = if e.is_connect() { "could not connect" } else { "connection closed before a response" };
             Failure::Retry(Error::new(Kind::Connect).with_message(msg).with_source(e), Attempt::Connect)
-        })?;
-        let status = resp.status();
-        let version = resp.version();
-        let headers = resp.headers().clone();
-        let wire = read_body(resp.into_body(), limit).await?;
+        })
+    }
+
+    /// Reads the body (at most `max_body_bytes`), gunzips it when `gzip` and the server says so
+    /// (to at most as much), and turns an error status into a [`Failure`].
+    async fn finish(&self, resp: http::Response<Incoming>, gzip: bool) -> Result<Response, Failure> {
+        let inner = &*self.inner;
+        let limit = inner.cfg.max_body_bytes;
+        let (parts, body) = resp.into_parts();
+        let wire = read_body(body, limit).await?;
         inner.stats.bytes_wire.fetch_add(wire.len() as u64, Relaxed);
-        let gz = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let gz = gzip
+            && parts.headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let body = if gz {
             let out = gunzip::gunzip(&wire, limit).map_err(|e| match e {
                 gunzip::GunzipError::TooLarge(Some(n)) => Failure::Final(Error::too_large(format!(
@@ -219,30 +306,72 @@ impl Transport {
             wire
         };
         inner.stats.bytes.fetch_add(body.len() as u64, Relaxed);
-        let header_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        if status.is_success() {
-            return Ok(Response { status, body, request_id: header_id, attempts: 0, version });
+        if parts.status.is_success() {
+            let request_id = header_request_id(&parts.headers);
+            return Ok(Response {
+                status: parts.status,
+                body,
+                headers: parts.headers,
+                request_id,
+                attempts: 0,
+                version: parts.version,
+            });
         }
+        Err(self.status_failure(&parts, &body))
+    }
+
+    /// The failure an error status and its (decoded) body come to.
+    pub(crate) fn status_failure(&self, parts: &http::response::Parts, body: &[u8]) -> Failure {
+        let status = parts.status;
         if status == StatusCode::TOO_MANY_REQUESTS {
-            inner.stats.rate_limited.fetch_add(1, Relaxed);
+            self.inner.stats.rate_limited.fetch_add(1, Relaxed);
         }
-        // Polygon's error body: {"status":"ERROR","request_id":…,"error":…} (or "message").
-        let parsed: Option<polygon_model::ErrorResponse> = serde_json::from_slice(&body).ok();
-        let message = parsed.as_ref().and_then(|p| p.error.clone().or_else(|| p.message.clone()));
-        let request_id = parsed.and_then(|p| p.request_id).or(header_id);
-        let mut err =
-            Error::new(Kind::Status(status)).with_request_id(request_id).with_retry_after(retry::retry_after(&headers));
-        err = match message {
+        let parsed = ErrorBody::parse(body);
+        let mut err = Error::new(Kind::Status(status))
+            .with_request_id(parsed.request_id.or_else(|| header_request_id(&parts.headers)))
+            .with_code(parsed.code)
+            .with_retry_after(retry::retry_after(&parts.headers));
+        err = match parsed.message {
             Some(m) => err.with_message(m),
             None => err.with_message(status.canonical_reason().unwrap_or("error").to_ascii_lowercase()),
         };
-        Err(Failure::Retry(err, Attempt::Status(status)))
+        Failure::Retry(err, Attempt::Status(status))
     }
+}
+
+/// The span of one request: `polygon.get` (or `polygon.head`), its path redacted.
+pub(crate) fn request_span(method: &Method, shown: &str) -> tracing::Span {
+    if method == Method::HEAD {
+        tracing::info_span!(
+            "polygon.head",
+            path = %shown,
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "polygon.get",
+            path = %shown,
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        )
+    }
+}
+
+/// Polygon's `x-request-id`, or S3's `x-amz-request-id`.
+fn header_request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .or_else(|| headers.get("x-amz-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The whole body, refused as soon as it is known to exceed `limit`: before reading when its
 /// `Content-Length` says so, else when the bytes read pass it (a chunked body that keeps going).
-async fn read_body(mut body: Incoming, limit: u64) -> Result<Bytes, Failure> {
+pub(crate) async fn read_body(mut body: Incoming, limit: u64) -> Result<Bytes, Failure> {
     let declared = body.size_hint().lower();
     if declared > limit {
         return Err(Failure::Final(Error::too_large(format!(

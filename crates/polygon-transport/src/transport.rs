@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::{Error, RetryBudget, TransportBuilder, client, retry};
 
-/// A pooled, rate-limited, retrying client for one Polygon base URL. Cheap to clone (shared pool).
+/// A pooled, rate-limited, retrying client for one base URL (the Polygon REST API, or the flat-file
+/// host inside a [`FileHost`](crate::FileHost)). Cheap to clone (shared pool).
 #[derive(Clone)]
 pub struct Transport {
     pub(crate) inner: Arc<Inner>,
@@ -21,7 +22,7 @@ pub(crate) struct Inner {
     pub(crate) base: String,
     pub(crate) http: client::HttpClient,
     pub(crate) limiter: Option<Arc<dyn crate::PermitSource>>,
-    pub(crate) permits: Semaphore,
+    pub(crate) permits: Arc<Semaphore>,
     pub(crate) paused_until: Mutex<Option<Instant>>,
     pub(crate) budget: RetryBudget,
     pub(crate) rng: retry::Rng,
@@ -35,8 +36,11 @@ pub(crate) struct Inner {
 pub struct Response {
     /// The status (2xx).
     pub status: StatusCode,
-    /// The body, gzip decoded.
+    /// The body, gzip decoded (unless the transport was built with
+    /// [`gzip(false)`](crate::TransportBuilder::gzip)); empty for a `HEAD`.
     pub body: Bytes,
+    /// The response's headers (`ETag`, `Content-Length`, `Last-Modified`, …).
+    pub headers: HeaderMap,
     /// Polygon's request id (`x-request-id` header), when sent.
     pub request_id: Option<String>,
     /// Attempts it took (1 + retries).
@@ -49,7 +53,7 @@ pub struct Response {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransportStats {
-    /// Calls to [`Transport::get`].
+    /// Calls to [`Transport::get`], [`Transport::request`] and [`Transport::get_stream`].
     pub requests: u64,
     /// Attempts sent (requests + retries).
     pub attempts: u64,
