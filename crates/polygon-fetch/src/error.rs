@@ -52,6 +52,23 @@ pub enum FetchError {
     /// The arguments were wrong (`to` before `from`, …).
     #[error(transparent)]
     BadArgument(#[from] polygon_model::Error),
+    /// A flat file's gzip stream was cut short or corrupt (after one more download).
+    #[error("flat file {file}: damaged gzip: {reason}")]
+    Gzip {
+        /// The file's key.
+        file: String,
+        /// What the decompressor said.
+        reason: String,
+    },
+    /// A flat file's CSV could not be decoded: the file, line, field and byte.
+    #[error("{source}")]
+    Csv {
+        /// The file's key.
+        file: String,
+        /// Where and what (its `Display` starts with the file).
+        #[source]
+        source: Box<polygon_model::CsvError>,
+    },
     /// Fetching was cancelled (the stream was dropped or the fetcher shut down).
     #[error("{ticker}: cancelled")]
     Cancelled {
