@@ -82,14 +82,14 @@ impl Fetcher {
                 .inner
                 .cache
                 .get_or_load(&key, TtlClass::Default, || async {
-                    match self.splits_pages(r.path_and_query()).await {
+                    match self.merged_pages::<SplitsResponse>(r.path_and_query(), "splits").await {
                         Err(FetchError::Transport { source, .. }) if source.is_not_found() => {
                             tracing::warn!(
                                 "/stocks/v1/splits answered 404: asking the deprecated /v3/reference/splits, one request per ticker"
                             );
                             let mut merged: Option<SplitsResponse> = None;
                             for (_, path) in r.legacy_paths() {
-                                let page = self.splits_pages(path).await?;
+                                let page = self.merged_pages::<SplitsResponse>(path, "splits").await?;
                                 match &mut merged {
                                     None => merged = Some(page),
                                     Some(m) => m.results.extend(page.results),
@@ -109,11 +109,12 @@ impl Fetcher {
         Ok(out)
     }
 
-    async fn splits_pages(&self, path: String) -> Result<SplitsResponse, FetchError> {
-        let mut merged: Option<SplitsResponse> = None;
-        self.follow_pages(path, "splits", |body| {
-            let mut page: SplitsResponse = serde_json::from_slice(body)
-                .map_err(|e| FetchError::Shape { ticker: "splits".into(), reason: e.to_string() })?;
+    /// Every page of a JSON endpoint, fetched and merged into one response (no cache).
+    async fn merged_pages<T: Paged + DeserializeOwned>(&self, path: String, name: &str) -> Result<T, FetchError> {
+        let mut merged: Option<T> = None;
+        self.follow_pages(path, name, |body| {
+            let mut page: T = serde_json::from_slice(body)
+                .map_err(|e| FetchError::Shape { ticker: name.into(), reason: e.to_string() })?;
             let next = page.take_next();
             match &mut merged {
                 None => merged = Some(page),
@@ -130,25 +131,7 @@ impl Fetcher {
     where
         T: Paged + CacheValue + DeserializeOwned,
     {
-        let e = self
-            .inner
-            .cache
-            .get_or_load(key, class, || async {
-                let mut merged: Option<T> = None;
-                self.follow_pages(path, name, |body| {
-                    let mut page: T = serde_json::from_slice(body)
-                        .map_err(|e| FetchError::Shape { ticker: name.into(), reason: e.to_string() })?;
-                    let next = page.take_next();
-                    match &mut merged {
-                        None => merged = Some(page),
-                        Some(first) => first.absorb(page),
-                    }
-                    Ok(next)
-                })
-                .await?;
-                Ok::<_, FetchError>(merged.expect("the loop ends after at least one page"))
-            })
-            .await?;
+        let e = self.inner.cache.get_or_load(key, class, || self.merged_pages::<T>(path, name)).await?;
         Ok(e.to_value())
     }
 }
