@@ -27,6 +27,7 @@ mod config;
 mod error;
 mod fetcher;
 mod flatfiles;
+mod grouped;
 mod pages;
 mod plan;
 mod reference;
@@ -36,6 +37,7 @@ pub use config::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_PAGES, DEFAULT_MAX_WORKERS, DEF
 pub use error::FetchError;
 pub use fetcher::{Fetcher, Progress};
 pub use flatfiles::{DAY_AGGS, FlatFiles, MINUTE_AGGS, key_of as flat_file_key, prefix_of as flat_file_prefix};
+pub use grouped::GroupedBars;
 pub use plan::{Chunk, Unit, plan, unit_for};
 pub use reference::{SPLITS_PER_REQUEST, TicksPage};
 pub use stream::BatchChunk;

@@ -110,7 +110,11 @@ impl Fetcher {
     }
 
     /// Every page of a JSON endpoint, fetched and merged into one response (no cache).
-    async fn merged_pages<T: Paged + DeserializeOwned>(&self, path: String, name: &str) -> Result<T, FetchError> {
+    pub(crate) async fn merged_pages<T: Paged + DeserializeOwned>(
+        &self,
+        path: String,
+        name: &str,
+    ) -> Result<T, FetchError> {
         let mut merged: Option<T> = None;
         self.follow_pages(path, name, |body| {
             let mut page: T = serde_json::from_slice(body)
@@ -138,7 +142,7 @@ impl Fetcher {
 
 /// A page of a JSON endpoint: its cursor can be taken, and later pages appended. Single-page
 /// endpoints have no cursor.
-trait Paged {
+pub(crate) trait Paged {
     /// Removes and returns `next_url`.
     fn take_next(&mut self) -> Option<String>;
     /// Appends a later page's results.

@@ -352,3 +352,49 @@ async fn splits_of_many_tickers_in_few_requests_cached_and_from_the_old_endpoint
         assert_eq!(sim.stats().requests, before, "served from the cache");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_bars_from_grouped_equal_the_aggregates_endpoint_at_one_request_a_session() {
+    let sim = Simulator::builder().now_ms(NOW).universe(300).build().spawn().await.unwrap();
+    let listing = polygon_sim::market::Listing::bounded(300);
+    let mut names: Vec<String> = listing.profiles().step_by(7).take(40).map(|p| p.ticker.clone()).collect();
+    names.extend(["NVDA", "NOSUCH", "AAPL"].map(String::from)); // NVDA split 10:1 on 2024-06-10
+    let tickers: Vec<Ticker> = names.iter().map(|n| t(n)).collect();
+    let (from, to) = (d("2024-05-20"), d("2024-06-21"));
+    let sessions = polygon_model::NyseCalendar.trading_days(from, to).count();
+    for adjusted in [true, false] {
+        let f = fetcher(&sim, memory_cache().await, 4).await.with_adjusted(adjusted);
+        let before = sim.stats();
+        let g = f.daily_from_grouped(&tickers, from, to, false).await.unwrap();
+        assert_eq!(sim.stats().grouped - before.grouped, sessions as u64, "one request a session");
+        assert_eq!(g.requests, sessions as u64);
+        assert!(g.open_sessions.is_empty());
+        assert_eq!(g.absent, [t("NOSUCH")], "an unknown ticker is reported, not dropped");
+        let distinct = polygon_model::distinct(tickers.iter().cloned());
+        assert_eq!(g.bars.tickers, distinct, "one series per distinct ticker, first-seen order");
+        for (k, s) in g.bars.iter_series().enumerate() {
+            let want = polygon_sim::expected_aggregates_as(
+                s.ticker.as_str(),
+                Multiplier::ONE,
+                Timespan::Day,
+                TimeBound::Date(from),
+                TimeBound::Date(to),
+                NOW,
+                adjusted,
+            );
+            let got: Vec<polygon_model::Bar> =
+                (0..s.len()).map(|i| g.bars.bar(g.bars.offsets()[k] as usize + i).unwrap()).collect();
+            assert_eq!(got, want, "{} adjusted={adjusted}", s.ticker);
+        }
+        let again = f.daily_from_grouped(&tickers, from, to, false).await.unwrap();
+        assert_eq!((again.requests, again.bars.t.len()), (0, g.bars.t.len()), "a rerun is served by the cache");
+    }
+    // A range reaching past "now": the open sessions are named, not guessed.
+    let f = fetcher(&sim, memory_cache().await, 4).await;
+    let g = f.daily_from_grouped(&tickers[..2], d("2025-06-26"), d("2025-07-03"), false).await.unwrap();
+    assert_eq!(
+        g.open_sessions.iter().map(Date::to_string).collect::<Vec<_>>(),
+        ["2025-06-30", "2025-07-01", "2025-07-02", "2025-07-03"]
+    );
+    assert_eq!(g.bars.t.len(), 4, "two closed sessions x two tickers");
+}
