@@ -31,18 +31,14 @@ impl CacheKey {
     /// Aggregates: `ticker|multiplier|timespan|from|to|adjusted|sort|limit`, bounds as written
     /// (`2024-01-02` or Unix ms).
     pub fn aggregates(r: &AggregatesRequest) -> Self {
-        let c = format!(
-            "ticker={}|multiplier={}|timespan={}|from={}|to={}|adjusted={}|sort={}|limit={}",
-            r.ticker,
-            r.multiplier,
-            r.timespan,
-            r.from,
-            r.to,
-            r.adjusted,
-            r.sort.as_str(),
-            r.limit
-        );
-        CacheKey::from_canonical("aggs", &c)
+        CacheKey::from_canonical("aggs", &aggregates_canonical(r))
+    }
+
+    /// Aggregates built from a source that lacks VWAP (flat files): the aggregates key's
+    /// canonical request with `|fields=novw` appended. A chunk stored here is never taken for a
+    /// full one: a request that needs VWAP reads only [`CacheKey::aggregates`].
+    pub fn aggregates_without_vwap(r: &AggregatesRequest) -> Self {
+        CacheKey::from_canonical("aggs", &format!("{}|fields=novw", aggregates_canonical(r)))
     }
 
     /// Grouped daily: `date|adjusted|include_otc`.
@@ -89,6 +85,20 @@ impl CacheKey {
     }
 }
 
+fn aggregates_canonical(r: &AggregatesRequest) -> String {
+    format!(
+        "ticker={}|multiplier={}|timespan={}|from={}|to={}|adjusted={}|sort={}|limit={}",
+        r.ticker,
+        r.multiplier,
+        r.timespan,
+        r.from,
+        r.to,
+        r.adjusted,
+        r.sort.as_str(),
+        r.limit
+    )
+}
+
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -127,7 +137,12 @@ mod tests {
         let mut other = r.clone();
         other.sort = polygon_model::Sort::Desc;
         assert_ne!(CacheKey::aggregates(&other), k, "every canonical field counts");
+        // Chunks lacking VWAP live under their own key, never the full one's.
+        assert_eq!(CacheKey::aggregates_without_vwap(&r).as_str(), format!("pgh200:v3:aggs:{GOLDEN_AAPL_NOVW}"));
     }
+
+    /// The same request with `|fields=novw` appended, computed independently (Python).
+    const GOLDEN_AAPL_NOVW: &str = "0449627da4304ce5e9b7c2e720d035f2";
 
     /// FNV-1a 128 of `ticker=AAPL|multiplier=1|timespan=minute|from=2024-01-02|to=2024-01-31|adjusted=true|sort=asc|limit=50000`,
     /// computed independently (Python) when pinned.

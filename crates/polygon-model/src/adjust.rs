@@ -35,6 +35,29 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
+/// The splits of `ticker` executed by `as_of`, ready to apply, by execution date.
+fn steps_of(ticker: &str, splits: &[SplitRecord], as_of: Date) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<Step> = Vec::new();
+    for s in splits.iter().filter(|s| s.ticker == ticker) {
+        let date: Date = s
+            .execution_date
+            .parse()
+            .map_err(|_| format!("split of {ticker}: execution_date {:?} is not YYYY-MM-DD", s.execution_date))?;
+        if !(s.split_from.is_finite() && s.split_to.is_finite() && s.split_from > 0.0 && s.split_to > 0.0) {
+            return Err(format!(
+                "split of {ticker} on {date}: split_from {} and split_to {} must be positive numbers",
+                s.split_from, s.split_to
+            ));
+        }
+        if date <= as_of && s.split_from != s.split_to {
+            steps.push(Step { from_ms: date.ny_unix_ms(0), to: s.split_to, from: s.split_from });
+        }
+    }
+    steps.sort_by_key(|s| s.from_ms);
+    steps.dedup_by_key(|s| s.from_ms);
+    Ok(steps)
+}
+
 /// Adjusts every series of `cols` for the `splits` of its ticker executed by `as_of` (a New York
 /// date, normally today), in place. Returns how many bars changed.
 ///
@@ -42,62 +65,68 @@ fn round6(x: f64) -> f64 {
 /// A split whose `execution_date` is not `YYYY-MM-DD`, or whose `split_from` / `split_to` is not
 /// a positive number; nothing is changed then.
 pub fn adjust_for_splits(cols: &mut BarColumns, splits: &[SplitRecord], as_of: Date) -> Result<usize, String> {
-    let mut per_series: Vec<Vec<Step>> = Vec::with_capacity(cols.num_series());
-    for k in 0..cols.num_series() {
-        let ticker = cols.tickers[k].as_str();
-        let mut steps: Vec<Step> = Vec::new();
-        for s in splits.iter().filter(|s| s.ticker == ticker) {
-            let date: Date = s
-                .execution_date
-                .parse()
-                .map_err(|_| format!("split of {ticker}: execution_date {:?} is not YYYY-MM-DD", s.execution_date))?;
-            if !(s.split_from.is_finite() && s.split_to.is_finite() && s.split_from > 0.0 && s.split_to > 0.0) {
-                return Err(format!(
-                    "split of {ticker} on {date}: split_from {} and split_to {} must be positive numbers",
-                    s.split_from, s.split_to
-                ));
-            }
-            if date <= as_of && s.split_from != s.split_to {
-                steps.push(Step { from_ms: date.ny_unix_ms(0), to: s.split_to, from: s.split_from });
-            }
-        }
-        steps.sort_by_key(|s| s.from_ms);
-        steps.dedup_by_key(|s| s.from_ms);
-        per_series.push(steps);
-    }
+    let per_series = (0..cols.num_series())
+        .map(|k| steps_of(cols.tickers[k].as_str(), splits, as_of))
+        .collect::<Result<Vec<_>, _>>()?;
     let offsets: Vec<u32> = cols.offsets().to_vec();
     let mut changed = 0;
     for (k, steps) in per_series.iter().enumerate() {
-        if steps.is_empty() {
-            continue;
-        }
-        let (a, b) = (offsets[k] as usize, offsets[k + 1] as usize);
-        // Walk the bars with the splits still ahead of them: the factor of a bar is the product
-        // of the ratios of the splits that executed after it.
-        let mut next = 0;
-        for i in a..b {
-            let t = cols.t[i];
-            while next < steps.len() && steps[next].from_ms <= t {
-                next += 1;
-            }
-            if next == steps.len() {
-                continue;
-            }
-            // F = Π to / Π from, kept as the two products so that whole ratios stay exact.
-            let (num, den): (f64, f64) = steps[next..].iter().fold((1.0, 1.0), |(n, d), s| (n * s.to, d * s.from));
-            let price = |p: f64| round6(p * den / num);
-            cols.o[i] = price(cols.o[i]);
-            cols.h[i] = price(cols.h[i]);
-            cols.l[i] = price(cols.l[i]);
-            cols.c[i] = price(cols.c[i]);
-            if !cols.vw[i].is_nan() {
-                cols.vw[i] = price(cols.vw[i]);
-            }
-            cols.v[i] = cols.v[i] * num / den;
-            changed += 1;
-        }
+        changed += apply(cols, offsets[k] as usize..offsets[k + 1] as usize, steps);
     }
     Ok(changed)
+}
+
+/// Adjusts the rows `rows` of `cols` (bars of `ticker`, ascending by time) for the `splits` of
+/// `ticker` executed by `as_of`, in place: what [`adjust_for_splits`] does to one series, for a
+/// part of a series (the rows one cached chunk appended). Returns how many bars changed.
+///
+/// # Errors
+/// As [`adjust_for_splits`]; nothing is changed then.
+///
+/// # Panics
+/// If `rows` is not within `cols`.
+pub fn adjust_rows_for_splits(
+    cols: &mut BarColumns,
+    rows: std::ops::Range<usize>,
+    ticker: &str,
+    splits: &[SplitRecord],
+    as_of: Date,
+) -> Result<usize, String> {
+    assert!(rows.end <= cols.len(), "rows {rows:?} beyond {} bars", cols.len());
+    let steps = steps_of(ticker, splits, as_of)?;
+    Ok(apply(cols, rows, &steps))
+}
+
+fn apply(cols: &mut BarColumns, rows: std::ops::Range<usize>, steps: &[Step]) -> usize {
+    if steps.is_empty() {
+        return 0;
+    }
+    // Walk the bars with the splits still ahead of them: the factor of a bar is the product of
+    // the ratios of the splits that executed after it.
+    let mut changed = 0;
+    let mut next = 0;
+    for i in rows {
+        let t = cols.t[i];
+        while next < steps.len() && steps[next].from_ms <= t {
+            next += 1;
+        }
+        if next == steps.len() {
+            continue;
+        }
+        // F = Π to / Π from, kept as the two products so that whole ratios stay exact.
+        let (num, den): (f64, f64) = steps[next..].iter().fold((1.0, 1.0), |(n, d), s| (n * s.to, d * s.from));
+        let price = |p: f64| round6(p * den / num);
+        cols.o[i] = price(cols.o[i]);
+        cols.h[i] = price(cols.h[i]);
+        cols.l[i] = price(cols.l[i]);
+        cols.c[i] = price(cols.c[i]);
+        if !cols.vw[i].is_nan() {
+            cols.vw[i] = price(cols.vw[i]);
+        }
+        cols.v[i] = cols.v[i] * num / den;
+        changed += 1;
+    }
+    changed
 }
 
 #[cfg(test)]
@@ -163,5 +192,31 @@ mod tests {
         adjust_for_splits(&mut c, &[split("XYZ", "2024-03-04", 10.0, 1.0)], "2025-01-01".parse().unwrap()).unwrap();
         assert_eq!((c.o[0], c.c[0], c.vw[0]), (1.234, 1.25, 1.251));
         assert_eq!(c.v[0], 105.0);
+    }
+
+    #[test]
+    fn a_row_range_is_adjusted_as_its_whole_series_would_be_and_nothing_outside_it() {
+        let mut c = BarColumns::new();
+        c.begin_series(Ticker::new("NVDA").unwrap());
+        let day = |s: &str| s.parse::<Date>().unwrap().ny_unix_ms(600);
+        for d in ["2024-06-06", "2024-06-07", "2024-06-10", "2024-06-11"] {
+            c.push_row(day(d), 1200.0, 1210.0, 1190.0, 1205.0, 10.0, 1201.5, 4);
+        }
+        let splits = [split("NVDA", "2024-06-10", 1.0, 10.0)];
+        let mut whole = c.clone();
+        adjust_for_splits(&mut whole, &splits, "2025-01-01".parse().unwrap()).unwrap();
+        // Only the second row is in the range: it changes as in the whole series; the first,
+        // also before the split, is left alone.
+        let n = adjust_rows_for_splits(&mut c, 1..3, "NVDA", &splits, "2025-01-01".parse().unwrap()).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!((c.o[1], c.vw[1], c.v[1]), (whole.o[1], whole.vw[1], whole.v[1]));
+        assert_eq!((c.o[1], c.v[1]), (120.0, 100.0));
+        assert_eq!((c.o[0], c.v[0]), (1200.0, 10.0), "outside the range");
+        assert_eq!((c.o[2], c.v[2]), (1200.0, 10.0), "on the execution date");
+        assert!(adjust_rows_for_splits(&mut c, 0..1, "NVDA", &[split("NVDA", "x", 1.0, 2.0)], whole_date()).is_err());
+    }
+
+    fn whole_date() -> Date {
+        "2025-01-01".parse().unwrap()
     }
 }

@@ -175,6 +175,16 @@ impl BarColumns {
         }
     }
 
+    /// Drops the last series begun and its rows (a ticker whose append failed half-way); does
+    /// nothing when no series was begun.
+    pub fn abandon_series(&mut self) {
+        if self.tickers.pop().is_some() {
+            self.offsets.pop();
+            let start = *self.offsets.last().expect("offsets start with 0") as usize;
+            self.truncate(start);
+        }
+    }
+
     /// Total rows across tickers.
     pub fn len(&self) -> usize {
         self.t.len()
@@ -426,6 +436,22 @@ mod tests {
 
     fn bar(t: i64) -> Bar {
         Bar { o: 1.0, h: 2.0, l: 0.5, c: 1.5, v: 10.0, vw: Some(1.2), n: Some(4), t, otc: None }
+    }
+
+    #[test]
+    fn an_abandoned_series_leaves_the_batch_as_before_it() {
+        let mut c = BarColumns::new();
+        c.abandon_series();
+        c.begin_series("AAPL".parse().unwrap());
+        (0..3).for_each(|t| c.push(&bar(t)));
+        let before = c.clone();
+        c.begin_series("MSFT".parse().unwrap());
+        (3..7).for_each(|t| c.push(&bar(t)));
+        c.abandon_series();
+        assert_eq!(c, before);
+        assert_eq!(c.check(), Ok(()));
+        c.abandon_series();
+        assert_eq!((c.len(), c.num_series()), (0, 0));
     }
 
     #[test]

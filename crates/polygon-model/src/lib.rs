@@ -41,7 +41,7 @@ pub mod shard;
 mod ticker;
 mod time;
 
-pub use adjust::adjust_for_splits;
+pub use adjust::{adjust_for_splits, adjust_rows_for_splits};
 pub use calendar::{
     DayKind, EARLY_CLOSE_MINUTE, EARLY_POST_CLOSE_MINUTE, MAX_MINUTES_PER_SESSION, NyseCalendar, POST_CLOSE_MINUTE,
     PRE_OPEN_MINUTE, REGULAR_CLOSE_MINUTE, REGULAR_OPEN_MINUTE, Session,
