@@ -9,6 +9,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 pub const DEFAULT_QUEUE_SIZE: usize = 100;
 /// Most pages followed for one request before giving up as a runaway.
 pub const DEFAULT_MAX_PAGES: usize = 1_000;
+/// Bytes of packed bars a flat-file pass may hold before it splits its tickers (1 GiB).
+pub const DEFAULT_FLAT_FILE_MEMORY: usize = 1 << 30;
 
 /// Settings of a [`crate::Fetcher`].
 ///
@@ -28,6 +30,12 @@ pub struct FetchConfig {
     pub max_pages: usize,
     /// The clock for TTL classes, Unix ms (default: the system clock).
     pub now_ms: Option<i64>,
+    /// REST requests a second the planner may count on (the transport's rate limit; `None`:
+    /// unlimited, so REST is estimated to take no time and wins every tie).
+    pub rest_rate_per_sec: Option<f64>,
+    /// Bytes of packed bars a flat-file pass may hold (default [`DEFAULT_FLAT_FILE_MEMORY`]):
+    /// past it, the tickers are split and the files read once more for the second half.
+    pub flat_file_memory_bytes: usize,
 }
 
 impl Default for FetchConfig {
@@ -38,6 +46,8 @@ impl Default for FetchConfig {
             queue_size: DEFAULT_QUEUE_SIZE,
             max_pages: DEFAULT_MAX_PAGES,
             now_ms: None,
+            rest_rate_per_sec: Some(100.0),
+            flat_file_memory_bytes: DEFAULT_FLAT_FILE_MEMORY,
         }
     }
 }

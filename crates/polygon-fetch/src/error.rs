@@ -69,6 +69,16 @@ pub enum FetchError {
         #[source]
         source: Box<polygon_model::CsvError>,
     },
+    /// The source this request was told to use (`--source flatfiles`) refused the whole batch
+    /// (bad credentials, no access, a damaged file): every ticker it held gets this, naming it.
+    #[error("{ticker}: {source}")]
+    Source {
+        /// The ticker concerned.
+        ticker: String,
+        /// Why, shared by every ticker of the batch.
+        #[source]
+        source: std::sync::Arc<FetchError>,
+    },
     /// Fetching was cancelled (the stream was dropped or the fetcher shut down).
     #[error("{ticker}: cancelled")]
     Cancelled {
@@ -82,6 +92,7 @@ impl FetchError {
     pub fn transport(&self) -> Option<&polygon_transport::Error> {
         match self {
             FetchError::Transport { source, .. } => Some(source),
+            FetchError::Source { source, .. } => source.transport(),
             _ => None,
         }
     }

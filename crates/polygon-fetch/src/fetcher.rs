@@ -9,7 +9,7 @@ use polygon_model::{BarColumns, Ticker};
 use polygon_transport::Transport;
 use tokio::sync::Semaphore;
 
-use crate::{FetchConfig, FetchError};
+use crate::{FetchConfig, FetchError, FlatFiles, Source};
 
 /// Counters for a progress bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub struct Progress {
     pub pages: u64,
     /// Body bytes received (decoded).
     pub bytes: u64,
+    /// Flat files downloaded and decoded (a file read in two passes counts twice).
+    pub files: u64,
+    /// Passes over a unit's flat files (one per group of tickers that fit the memory budget).
+    pub file_passes: u64,
 }
 
 #[derive(Default)]
@@ -40,6 +44,8 @@ pub(crate) struct Counters {
     pub(crate) chunks_loaded: AtomicU64,
     pub(crate) pages: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    pub(crate) files: AtomicU64,
+    pub(crate) file_passes: AtomicU64,
 }
 
 /// Plans, fetches, validates and caches aggregates; cheap to clone.
@@ -48,6 +54,12 @@ pub struct Fetcher {
     pub(crate) inner: Arc<Inner>,
     /// Whether aggregates are asked for split-adjusted (the API's default) or as traded.
     pub(crate) adjusted: bool,
+    /// Which source may serve aggregates.
+    pub(crate) source: Source,
+    /// Whether chunks without VWAP (from flat files) are refused.
+    pub(crate) require_vwap: bool,
+    /// Massive's flat files, when configured.
+    pub(crate) files: Option<Arc<FlatFiles>>,
 }
 
 pub(crate) struct Inner {
@@ -66,6 +78,9 @@ impl std::fmt::Debug for Fetcher {
         f.debug_struct("Fetcher")
             .field("config", &self.inner.cfg)
             .field("adjusted", &self.adjusted)
+            .field("source", &self.source)
+            .field("require_vwap", &self.require_vwap)
+            .field("flat_files", &self.files.is_some())
             .field("progress", &self.progress())
             .finish()
     }
@@ -89,7 +104,47 @@ impl Fetcher {
                 spare: std::sync::Mutex::default(),
             }),
             adjusted: true,
+            source: Source::Auto,
+            require_vwap: false,
+            files: None,
         }
+    }
+
+    /// This fetcher with Massive's flat files as a source of minute and day bars (see
+    /// [`Source`]); every handle made from it afterwards shares them.
+    #[must_use]
+    pub fn with_flat_files(mut self, files: FlatFiles) -> Fetcher {
+        self.files = Some(Arc::new(files));
+        self
+    }
+
+    /// The flat files, when configured.
+    pub fn flat_files(&self) -> Option<&FlatFiles> {
+        self.files.as_deref()
+    }
+
+    /// A handle on the same fetcher whose aggregates come from `source` ([`Source::Auto`] by
+    /// default: flat files where configured, published and cheaper, REST otherwise).
+    #[must_use]
+    pub fn with_source(&self, source: Source) -> Fetcher {
+        Fetcher { source, ..self.clone() }
+    }
+
+    /// The source this handle asks.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// A handle on the same fetcher that refuses bars without VWAP (`true`): flat files, which
+    /// carry none, then serve nothing, and chunks cached from them are not used.
+    #[must_use]
+    pub fn with_require_vwap(&self, require: bool) -> Fetcher {
+        Fetcher { require_vwap: require, ..self.clone() }
+    }
+
+    /// Whether this handle refuses bars without VWAP.
+    pub fn require_vwap(&self) -> bool {
+        self.require_vwap
     }
 
     /// A handle on the same fetcher (transport, cache, workers, counters) whose aggregates are
@@ -97,7 +152,7 @@ impl Fetcher {
     /// apart: the cache key holds `adjusted`.
     #[must_use]
     pub fn with_adjusted(&self, adjusted: bool) -> Fetcher {
-        Fetcher { inner: self.inner.clone(), adjusted }
+        Fetcher { adjusted, ..self.clone() }
     }
 
     /// Whether this handle's aggregates are split-adjusted.
@@ -116,6 +171,8 @@ impl Fetcher {
             chunks_loaded: c.chunks_loaded.load(Relaxed),
             pages: c.pages.load(Relaxed),
             bytes: c.bytes.load(Relaxed),
+            files: c.files.load(Relaxed),
+            file_passes: c.file_passes.load(Relaxed),
         }
     }
 

@@ -31,13 +31,18 @@ mod grouped;
 mod pages;
 mod plan;
 mod reference;
+mod sources;
 mod stream;
 
-pub use config::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_PAGES, DEFAULT_MAX_WORKERS, DEFAULT_QUEUE_SIZE, FetchConfig};
+pub use config::{
+    DEFAULT_BATCH_SIZE, DEFAULT_FLAT_FILE_MEMORY, DEFAULT_MAX_PAGES, DEFAULT_MAX_WORKERS, DEFAULT_QUEUE_SIZE,
+    FetchConfig,
+};
 pub use error::FetchError;
 pub use fetcher::{Fetcher, Progress};
 pub use flatfiles::{DAY_AGGS, FlatFiles, MINUTE_AGGS, key_of as flat_file_key, prefix_of as flat_file_prefix};
 pub use grouped::GroupedBars;
 pub use plan::{Chunk, Unit, plan, unit_for};
 pub use reference::{SPLITS_PER_REQUEST, TicksPage};
+pub use sources::{Cost, FILE_BYTES_PER_SEC_PER_CORE, Source, SourcePlan, UnitPlan};
 pub use stream::BatchChunk;

@@ -5,7 +5,9 @@
 use polygon_model::{BarColumns, Date, Multiplier, Ticker, Timespan};
 use tokio::sync::mpsc;
 
-use crate::aggregates::append_entries;
+use std::sync::Arc;
+
+use crate::aggregates::append_parts;
 use crate::{FetchError, Fetcher};
 
 /// One streamed chunk: the columns of the tickers that succeeded, and every one that did not.
@@ -49,10 +51,27 @@ impl Fetcher {
         let me = self.clone();
         tokio::spawn(async move {
             let size = me.inner.cfg.batch_size.max(1);
+            // The whole stream is planned (and flat files read) once, before its first group.
+            let ctx = match me.prepare(&tickers, multiplier, timespan, from, to).await {
+                Ok(ctx) => Arc::new(ctx),
+                Err(e) => {
+                    let mut failed = me.all_failed::<()>(&tickers, e).into_iter();
+                    loop {
+                        let failures: Vec<_> =
+                            failed.by_ref().take(size).map(|(t, r)| (t, r.expect_err("all failed"))).collect();
+                        if failures.is_empty()
+                            || tx.send(BatchChunk { columns: BarColumns::new(), failures }).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            };
             let start = |group: Vec<Ticker>| {
                 let me = me.clone();
                 let g = group.clone();
-                let task = tokio::spawn(async move { me.batch_entries(&g, multiplier, timespan, from, to).await });
+                let ctx = ctx.clone();
+                let task = tokio::spawn(async move { me.batch_entries(&g, multiplier, timespan, from, to, ctx).await });
                 (group, AbortOnDrop(task))
             };
             let mut groups = tickers.chunks(size).map(<[Ticker]>::to_vec);
@@ -80,7 +99,8 @@ impl Fetcher {
                 // queue (a bound, so memory stays bounded). Returning drops (aborts) them.
                 inflight.extend(groups.next().map(start));
                 // Every ticker's chunks decoded straight into the one batch: no per-ticker copy.
-                let rows = results.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().map(|e| e.archived().len());
+                let rows =
+                    results.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().map(|e| e.entry.archived().len());
                 let mut columns = me.spare_columns();
                 columns.reserve(rows.sum());
                 let mut failures = Vec::new();
@@ -88,8 +108,14 @@ impl Fetcher {
                     match r {
                         Ok(entries) => {
                             columns.begin_series(t.clone());
-                            let n = append_entries(&mut columns, &entries, multiplier, timespan, from, to);
-                            me.count_ticker(&t, Ok(n));
+                            match append_parts(&mut columns, &t, &entries, &ctx, multiplier, timespan, from, to) {
+                                Ok(n) => me.count_ticker(&t, Ok(n)),
+                                Err(e) => {
+                                    columns.abandon_series();
+                                    me.count_ticker(&t, Err(&e));
+                                    failures.push((t, e));
+                                }
+                            }
                         }
                         Err(e) => {
                             me.count_ticker(&t, Err(&e));

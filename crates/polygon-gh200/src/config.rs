@@ -541,8 +541,29 @@ impl Config {
             max_workers: self.max_workers,
             batch_size: self.batch_size,
             queue_size: self.queue_size,
+            rest_rate_per_sec: self.rate_limit.map(|r| f64::from(r.requests) / r.per.as_secs_f64().max(1e-9)),
             ..FetchConfig::default()
         }
+    }
+
+    /// The flat-file host, when both S3 credentials are set (`POLYGON_S3_*`): its own transport
+    /// (pool, retries, limit, body bound) with the same extra CA certificate as the API's.
+    ///
+    /// # Errors
+    /// What [`FileHostBuilder::build`](polygon_transport::FileHostBuilder::build) refuses, naming
+    /// the setting.
+    pub fn file_host(&self) -> Option<Result<polygon_transport::FileHost, polygon_transport::Error>> {
+        let (id, secret) = (self.s3_access_key_id.as_ref()?, self.s3_secret_access_key.as_ref()?);
+        let ca = self.ca_cert.clone();
+        let host = polygon_transport::FileHost::builder(id.clone(), secret.clone())
+            .endpoint(&self.s3_endpoint)
+            .bucket(&self.s3_bucket)
+            .transport(|b| match ca {
+                Some(p) => b.ca_cert(p),
+                None => b,
+            })
+            .build();
+        Some(host)
     }
 }
 

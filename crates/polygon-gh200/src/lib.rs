@@ -13,7 +13,7 @@ mod fleet;
 mod source;
 
 pub use config::{Config, ConfigError, GpuBackend, GpuMemory, RateLimitScope};
-pub use polygon_fetch::{BatchChunk, Progress};
+pub use polygon_fetch::{BatchChunk, Progress, Source, SourcePlan};
 pub use source::{Error, PolygonDataSource, ProcessedChunk};
 
 /// The vocabulary: tickers, dates, the calendar, requests, responses, `BarColumns`.

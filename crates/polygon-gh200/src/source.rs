@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use polygon_cache::{Cache, RedisStatus};
-use polygon_fetch::{BatchChunk, FetchError, Fetcher, Progress};
+use polygon_fetch::{BatchChunk, FetchError, Fetcher, Progress, Source, SourcePlan};
 use polygon_gpu::{Backend, Capacity, Indicators};
 use polygon_model::{BarColumns, Date, Multiplier, Ticker, Timespan};
 use polygon_transport::Transport;
@@ -145,7 +145,10 @@ impl PolygonDataSource {
     /// # Errors
     /// None today; fallible so that wiring may validate in future without a breaking change.
     pub fn with_parts(config: Config, transport: Transport, cache: Cache) -> Result<Self, Error> {
-        let fetcher = Fetcher::new(transport, cache, config.fetch_config());
+        let mut fetcher = Fetcher::new(transport, cache, config.fetch_config());
+        if let Some(host) = config.file_host() {
+            fetcher = fetcher.with_flat_files(polygon_fetch::FlatFiles::new(host?));
+        }
         let inner = Inner {
             config,
             backend: OnceLock::new(),
@@ -176,6 +179,41 @@ impl PolygonDataSource {
     /// Whether this handle's bars are split-adjusted.
     pub fn adjusted(&self) -> bool {
         self.fetcher.adjusted()
+    }
+
+    /// A handle on the same pipeline whose bars come from `source`: [`Source::Auto`] (every new
+    /// handle's) picks, per chunk, the cheapest of REST and flat files (when `POLYGON_S3_*` are
+    /// set); [`Source::FlatFiles`] makes a refusal of the files an error instead of a switch.
+    #[must_use]
+    pub fn with_source(&self, source: Source) -> PolygonDataSource {
+        PolygonDataSource { inner: self.inner.clone(), fetcher: self.fetcher.with_source(source) }
+    }
+
+    /// A handle on the same pipeline that refuses bars without VWAP (`true`), so flat files,
+    /// which carry none, serve nothing.
+    #[must_use]
+    pub fn with_require_vwap(&self, require: bool) -> PolygonDataSource {
+        PolygonDataSource { inner: self.inner.clone(), fetcher: self.fetcher.with_require_vwap(require) }
+    }
+
+    /// A dry run of a request: what each source would cost, what is cached, and what this
+    /// handle would choose (`polygon-gh200 plan`). No REST request is made and no file is
+    /// downloaded; the flat files are listed.
+    ///
+    /// # Errors
+    /// [`Error::Ticker`] for a malformed symbol; [`Error::Fetch`] for `to` before `from`, or,
+    /// under [`Source::FlatFiles`], the listing's error (credentials, access).
+    pub async fn plan<S: AsRef<str>>(
+        &self,
+        tickers: &[S],
+        multiplier: Multiplier,
+        timespan: Timespan,
+        from: Date,
+        to: Date,
+    ) -> Result<SourcePlan, Error> {
+        self.check_open()?;
+        let valid = parse_all(tickers)?;
+        Ok(self.fetcher.plan_sources(&valid, multiplier, timespan, from, to).await?)
     }
 
     /// The settings it was built from.
