@@ -79,6 +79,13 @@ pub enum FetchError {
         #[source]
         source: std::sync::Arc<FetchError>,
     },
+    /// `Source::FlatFiles` was asked for and the files cannot serve the request at all: not
+    /// configured (naming the settings), VWAP required, or bars the files do not hold.
+    #[error("flat files cannot serve this request: {reason}")]
+    FilesUnavailable {
+        /// Why.
+        reason: String,
+    },
     /// Fetching was cancelled (the stream was dropped or the fetcher shut down).
     #[error("{ticker}: cancelled")]
     Cancelled {

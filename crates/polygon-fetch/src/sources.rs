@@ -339,8 +339,10 @@ impl Fetcher {
     /// lists the flat files (no REST request, no download).
     ///
     /// # Errors
-    /// [`FetchError::BadArgument`] when `to` is before `from`; under [`Source::FlatFiles`], the
-    /// listing's error (bad credentials, no access), named.
+    /// [`FetchError::BadArgument`] when `to` is before `from`; under [`Source::FlatFiles`],
+    /// [`FetchError::FilesUnavailable`] when the files cannot serve the request at all (not
+    /// configured, VWAP required, a timespan they do not hold) and the listing's error (bad
+    /// credentials, no access), named.
     pub async fn plan_sources(
         &self,
         tickers: &[Ticker],
@@ -369,6 +371,11 @@ impl Fetcher {
         }
         let unique = polygon_model::distinct(tickers.iter().cloned());
         let mut files_unavailable = self.files_can_serve(multiplier, timespan).err();
+        if let Some(reason) = &files_unavailable
+            && self.source == Source::FlatFiles
+        {
+            return Err(FetchError::FilesUnavailable { reason: reason.clone() });
+        }
         let may_use_files = files_unavailable.is_none() && self.source != Source::Rest;
         let (units, cached, cached_without_vwap) =
             self.survey(&unique, multiplier, timespan, from, to, may_use_files).await;
@@ -481,6 +488,11 @@ impl Fetcher {
         from: Date,
         to: Date,
     ) -> Result<ReadCtx, FetchError> {
+        if let Err(reason) = self.files_can_serve(multiplier, timespan)
+            && self.source == Source::FlatFiles
+        {
+            return Err(FetchError::FilesUnavailable { reason });
+        }
         if self.source == Source::Rest || self.files_can_serve(multiplier, timespan).is_err() || to < from {
             return Ok(ReadCtx::default());
         }

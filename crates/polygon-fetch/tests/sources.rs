@@ -275,6 +275,28 @@ async fn refused_files_are_an_error_under_flatfiles_and_rest_under_auto() {
         .unwrap_err();
     assert!(e.to_string().contains("POLYGON_S3_SECRET_ACCESS_KEY"), "{e}");
 
+    // Files that cannot serve at all are an error under flatfiles too, for the plan and the fetch.
+    let unconfigured = fetcher_with(&sim, cache.clone(), FetchConfig::default()).with_source(Source::FlatFiles);
+    let hourly = fetcher(&sim, cache.clone(), Source::FlatFiles);
+    let with_vwap = fetcher(&sim, cache.clone(), Source::FlatFiles).with_require_vwap(true);
+    for (f, span, want) in [
+        (&unconfigured, Timespan::Minute, "POLYGON_S3_ACCESS_KEY_ID"),
+        (&hourly, Timespan::Hour, "1-minute and 1-day bars, not 1 hour"),
+        (&with_vwap, Timespan::Minute, "VWAP"),
+    ] {
+        let (from, to) = (d("2024-06-03"), d("2024-06-28"));
+        let e = f.plan_sources(&tickers(SOME), Multiplier::ONE, span, from, to).await.unwrap_err();
+        assert!(matches!(e, FetchError::FilesUnavailable { .. }) && e.to_string().contains(want), "{e}");
+        let out = f.get_aggregates_batch(&tickers(SOME), Multiplier::ONE, span, from, to).await;
+        assert!(
+            out.iter().all(|(t, r)| r
+                .as_ref()
+                .is_err_and(|e| e.to_string().starts_with(&format!("{t}: flat files cannot serve")))),
+            "{out:?}"
+        );
+    }
+    assert_eq!(sim.stats().aggs, before, "and REST was not asked");
+
     let auto = bad(Source::Auto);
     let p = auto
         .plan_sources(&tickers(SOME), Multiplier::ONE, Timespan::Minute, d("2024-06-03"), d("2024-06-28"))

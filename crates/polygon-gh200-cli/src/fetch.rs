@@ -4,15 +4,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use polygon_gh200::PolygonDataSource;
+use polygon_gh200::fetch::Cost;
 use polygon_gh200::model::{BarColumns, Date, Multiplier, Shard, Timespan};
+use polygon_gh200::{PolygonDataSource, Source, SourcePlan};
 
 use crate::files::{Frame, TableWriter};
 use crate::progress::ProgressBar;
 use crate::{Failure, Flag, load_config};
 
+/// What to fetch and from where: the arguments `fetch` and `plan` share.
 #[derive(Debug, clap::Args)]
-pub struct FetchArgs {
+pub struct RequestArgs {
     /// Tickers, comma-separated (AAPL,MSFT,BRK.B).
     #[arg(long, value_delimiter = ',', required_unless_present = "tickers_file", conflicts_with = "tickers_file")]
     tickers: Vec<String>,
@@ -31,9 +33,6 @@ pub struct FetchArgs {
     /// Timespans per bar.
     #[arg(long, default_value = "1")]
     multiplier: String,
-    /// Output file, .csv or .parquet (default: CSV on stdout).
-    #[arg(long)]
-    out: Option<PathBuf>,
     /// API root (overrides POLYGON_BASE_URL), e.g. a simulator's URL.
     #[arg(long)]
     base_url: Option<String>,
@@ -52,6 +51,38 @@ pub struct FetchArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     adjusted: bool,
+    /// auto (the cheapest of REST and flat files, per month), rest, or flatfiles (an error when
+    /// the files refuse, never a silent switch). Flat files need POLYGON_S3_ACCESS_KEY_ID and
+    /// POLYGON_S3_SECRET_ACCESS_KEY.
+    #[arg(long, default_value = "auto")]
+    source: String,
+    /// Only bars with VWAP: keeps the request off flat files, which carry none.
+    #[arg(long)]
+    require_vwap: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Output file, .csv or .parquet (default: CSV on stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// text (a table) or json (the plan as an object).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
 }
 
 /// The validated request (tickers are checked, and repeats dropped, by the data source).
@@ -61,6 +92,7 @@ struct Request {
     to: Date,
     timespan: Timespan,
     multiplier: Multiplier,
+    source: Source,
 }
 
 fn read_tickers_file(path: &Path) -> Result<Vec<String>, Failure> {
@@ -76,7 +108,7 @@ fn read_tickers_file(path: &Path) -> Result<Vec<String>, Failure> {
         .collect())
 }
 
-fn validate(a: &FetchArgs) -> Result<Request, Failure> {
+fn validate(a: &RequestArgs) -> Result<Request, Failure> {
     let raw = match &a.tickers_file {
         Some(f) => read_tickers_file(f)?,
         None => a.tickers.iter().map(|s| s.trim().to_owned()).collect(),
@@ -102,11 +134,13 @@ fn validate(a: &FetchArgs) -> Result<Request, Failure> {
         a.timespan.parse().map_err(|e| Failure::usage(format!("--timespan {:?}: {e}", a.timespan)))?;
     let multiplier: Multiplier =
         a.multiplier.parse().map_err(|e| Failure::usage(format!("--multiplier {:?}: {e}", a.multiplier)))?;
-    Ok(Request { tickers, from, to, timespan, multiplier })
+    let source: Source = a.source.parse().map_err(|e| Failure::usage(format!("--source: {e}")))?;
+    Ok(Request { tickers, from, to, timespan, multiplier, source })
 }
 
-pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, Failure> {
-    let req = validate(&a)?;
+/// The data source for a request: the configuration with the request's flags over it, and the
+/// handle set to its adjustment, source and VWAP requirement.
+async fn open(a: &RequestArgs, req: &Request, config_file: Option<&Path>) -> Result<PolygonDataSource, Failure> {
     let flags = [
         Flag { flag: "--base-url", variable: "POLYGON_BASE_URL", value: a.base_url.clone() },
         Flag { flag: "--max-workers", variable: "MAX_WORKERS", value: a.max_workers.clone() },
@@ -117,10 +151,92 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
             "no API key: set POLYGON_API_KEY (or MASSIVE_API_KEY), or try `polygon-gh200 demo`, which needs none",
         ));
     }
+    let source = PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(source.with_adjusted(a.adjusted).with_source(req.source).with_require_vwap(a.require_vwap))
+}
+
+/// `plan`: what `fetch` with the same arguments would cost per source, and what it would choose.
+pub async fn plan(a: PlanArgs, config_file: Option<&Path>) -> Result<ExitCode, Failure> {
+    let req = validate(&a.request)?;
+    let source = open(&a.request, &req, config_file).await?;
+    let planned = source.plan(&req.tickers, req.multiplier, req.timespan, req.from, req.to).await;
+    source.shutdown().await;
+    let p = match planned {
+        Ok(p) => p,
+        Err(e @ polygon_gh200::Error::Ticker { .. }) => return Err(Failure::usage(e.to_string())),
+        Err(e) => return Err(Failure::failed(e.to_string())),
+    };
+    match a.format {
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&p).expect("a plan serializes")),
+        PlanFormat::Text => print!("{}", plan_text(&p)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cost_cells(c: &Cost) -> String {
+    format!("{}\t{}\t{}\t{:.2}\t{}", c.requests, c.files, c.bytes, c.seconds, c.bars_without_vwap)
+}
+
+/// The plan as a header of `key: value` lines and a tab-separated table, one row per unit and
+/// source that could serve it, and the totals.
+fn plan_text(p: &SourcePlan) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "request: {} tickers, {} x {}, {} to {}, adjusted {}, source {}{}",
+        p.tickers,
+        p.multiplier,
+        p.timespan,
+        p.from,
+        p.to,
+        p.adjusted,
+        p.asked,
+        if p.require_vwap { ", VWAP required" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "chunks: {} (a {} per ticker), {} cached, {} cached without VWAP, {} to fetch",
+        p.chunks,
+        p.chunk_unit,
+        p.cached,
+        p.cached_without_vwap,
+        p.units.iter().map(|u| u.missing).sum::<usize>()
+    );
+    if let Some(why) = &p.files_unavailable {
+        let _ = writeln!(s, "flat files: {why}");
+    }
+    let _ = writeln!(s, "unit\tsource\tchunks\trequests\tfiles\tbytes\tseconds\tbars_without_vwap\tchosen\twhy");
+    for u in &p.units {
+        let unit = format!("{}..{}", u.from, u.to);
+        let chosen = |src| if u.source == src { "yes" } else { "no" };
+        let _ =
+            writeln!(s, "{unit}\trest\t{}\t{}\t{}\t{}", u.missing, cost_cells(&u.rest), chosen(Source::Rest), u.why);
+        if let Some(f) = &u.files {
+            let _ = writeln!(
+                s,
+                "{unit}\tflatfiles\t{}\t{}\t{}\t{}",
+                u.missing,
+                cost_cells(f),
+                chosen(Source::FlatFiles),
+                u.why
+            );
+        }
+    }
+    let _ = writeln!(s, "all\trest\t\t{}\t\t", cost_cells(&p.all_rest));
+    if let Some(f) = &p.all_files {
+        let _ = writeln!(s, "all\tflatfiles\t\t{}\t\t", cost_cells(f));
+    }
+    let _ = writeln!(s, "all\tchosen\t\t{}\t\t", cost_cells(&p.chosen));
+    let _ = writeln!(s, "summary: {}", p.summary());
+    s
+}
+
+pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, Failure> {
+    let req = validate(&a.request)?;
     // The output is checked before anything is asked of the API (a failed run removes it).
     let mut writer = TableWriter::create(a.out.as_deref()).map_err(Failure::usage)?;
-    let source =
-        PolygonDataSource::new(config).await.map_err(|e| Failure::usage(e.to_string()))?.with_adjusted(a.adjusted);
+    let source = open(&a.request, &req, config_file).await?;
     let mut rx = match source.stream_bars(&req.tickers, req.multiplier, req.timespan, req.from, req.to) {
         Ok(rx) => rx,
         Err(e) => {
@@ -133,6 +249,7 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
     let total = polygon_gh200::model::distinct(req.tickers.iter()).len();
     let bar = ProgressBar::start(&source, total as u64);
     let (mut done, mut failed, mut interrupted) = (0usize, Vec::new(), false);
+    let mut without_vwap = 0usize;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -140,6 +257,7 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
             chunk = rx.recv() => {
                 let Some(chunk) = chunk else { break };
                 done += chunk.columns.num_series();
+                without_vwap += chunk.columns.vw.iter().filter(|v| v.is_nan()).count();
                 failed.extend(chunk.failures);
                 writer.write(&Frame::bars(&chunk.columns)).map_err(Failure::failed)?;
                 source.recycle_bars(chunk.columns);
@@ -161,7 +279,7 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
     let secs = start.elapsed().as_secs_f64();
     let stats = source.transport().stats();
     eprintln!(
-        "{} of {total} tickers fetched, {} failed{}; {rows} bars in {secs:.2} s ({:.0} bars/s); {} requests, {} retries, {} chunks from cache",
+        "{} of {total} tickers fetched, {} failed{}; {rows} bars in {secs:.2} s ({:.0} bars/s); {} requests, {} retries, {} flat files, {} chunks from cache{}",
         done,
         failed.len(),
         if interrupted {
@@ -172,7 +290,13 @@ pub async fn run(a: FetchArgs, config_file: Option<&Path>) -> Result<ExitCode, F
         rows as f64 / secs.max(1e-9),
         stats.requests,
         stats.retries,
+        source.progress().files,
         source.progress().cache_hits,
+        if without_vwap > 0 {
+            format!("; {without_vwap} bars without VWAP (flat files carry none)")
+        } else {
+            String::new()
+        },
     );
     source.shutdown().await;
     Ok(if failed.is_empty() && !interrupted { ExitCode::SUCCESS } else { ExitCode::from(1) })

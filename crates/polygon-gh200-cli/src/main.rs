@@ -1,4 +1,4 @@
-//! The `polygon-gh200` command: `demo`, `fetch`, `indicators`, `sim`, `cache stats|clear`.
+//! The `polygon-gh200` command: `demo`, `fetch`, `plan`, `indicators`, `sim`, `cache stats|clear`.
 //!
 //! Results go to stdout (or the `--out` file), everything else to stderr: logs (tracing, `RUST_LOG`,
 //! `--log-format json`), the progress bar, failures and summaries. Exit status: 0 success, 1 some
@@ -46,6 +46,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Fetch aggregates for many tickers to a CSV or Parquet file (or CSV on stdout).
     Fetch(fetch::FetchArgs),
+    /// A dry run of `fetch` (same arguments): per source, requests or files, bytes, what is
+    /// cached, the time at the rate limit, and the choice. Asks for no bars.
+    Plan(fetch::PlanArgs),
     /// Compute indicators over a file written by `fetch`.
     Indicators(indicators::IndicatorArgs),
     /// Serve the local Polygon REST API simulator; prints its base URL on the first line of stdout.
@@ -167,6 +170,7 @@ fn main() -> ExitCode {
             Command::Sim(args) => Ok(sim::run(args).await),
             Command::Demo(args) => demo::run(args, config).await,
             Command::Fetch(args) => fetch::run(args, config).await,
+            Command::Plan(args) => fetch::plan(args, config).await,
             Command::Indicators(args) => indicators::run(args, config).await,
             Command::Cache { action } => cache(action, config).await,
         }

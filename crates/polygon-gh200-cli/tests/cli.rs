@@ -679,3 +679,171 @@ fn no_key_ever_appears_in_output_logs_errors_files_or_redis() {
         assert!(!found, "{key} leaked into stdout, stderr, logs, a file, a disk cache file or its name, or Redis");
     }
 }
+
+/// The simulator's flat-file store for `cli`'s environment, with `secret`.
+fn s3_env<'a>(sim: &'a SimProcess, secret: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("POLYGON_S3_ACCESS_KEY_ID", polygon_sim::s3::DEFAULT_ACCESS_KEY_ID),
+        ("POLYGON_S3_SECRET_ACCESS_KEY", secret),
+        ("POLYGON_S3_ENDPOINT", sim.url()),
+        ("POLYGON_API_KEY", "k"),
+    ]
+}
+
+#[test]
+fn rest_and_flatfiles_write_the_same_csv_but_vwap_and_plan_says_what_each_costs() {
+    let dir = TempDir::new("sources");
+    let log = dir.join("requests.log");
+    let sim = sim(&["--universe", "40", "--request-log", log.to_str().unwrap()]);
+    let logged = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    let (from, to) = ("2024-06-03", "2024-06-28"); // NVDA split 10-for-1 on 2024-06-10
+    let env = s3_env(&sim, polygon_sim::s3::DEFAULT_SECRET);
+    let fetch = |source: &str, adjusted: &str| -> (Vec<Row>, String) {
+        let args = [
+            "fetch",
+            "--tickers",
+            "AAPL,NVDA,MSFT",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--adjusted",
+            adjusted,
+            "--source",
+            source,
+            "--base-url",
+            sim.url(),
+        ];
+        let mut env = env.to_vec();
+        env.push(("RUST_LOG", "polygon_fetch=info"));
+        let o = cli(&args, &env);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{source}: {err}");
+        (read_csv(&String::from_utf8_lossy(&o.stdout)), err)
+    };
+    for adjusted in ["true", "false"] {
+        let (rest, rest_log) = fetch("rest", adjusted);
+        let (files, files_log) = fetch("flatfiles", adjusted);
+        let want: Vec<Row> = ["AAPL", "NVDA", "MSFT"]
+            .iter()
+            .flat_map(|t| rows_of(t, &expected_as(t, Timespan::Minute, from, to, adjusted == "true")))
+            .collect();
+        assert_eq!(rest, want, "adjusted {adjusted}: REST as the generator");
+        assert_eq!(files.len(), rest.len(), "adjusted {adjusted}");
+        for (f, r) in files.iter().zip(&rest) {
+            assert_eq!((&f.0, f.1, f.2, f.4), (&r.0, r.1, r.2, r.4), "adjusted {adjusted}: every field both carry");
+            assert!(f.3.is_none() && r.3.is_some(), "files carry no VWAP: the CSV field is empty, never invented");
+        }
+        // From files, the only request is the splits' (to adjust), and only when adjusting.
+        let requests = if adjusted == "true" { " 1 requests," } else { " 0 requests," };
+        assert!(rest_log.contains(" 0 flat files,") && files_log.contains(requests), "{rest_log}\n{files_log}");
+        let novw = format!("{} bars without VWAP", files.len());
+        assert!(files_log.contains(&novw) && !rest_log.contains("without VWAP ("), "{files_log}");
+        assert!(files_log.contains("19 flat files"), "{files_log}");
+        assert!(
+            files_log.contains("plan: ") && files_log.contains("from flat files (19 files"),
+            "logged at INFO: {files_log}"
+        );
+    }
+
+    let plan = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["plan", "--tickers", "AAPL,NVDA,MSFT", "--from", from, "--to", to, "--base-url", sim.url()];
+        args.extend_from_slice(extra);
+        cli(&args, env)
+    };
+    let slow: Vec<(&str, &str)> = env.iter().copied().chain([("POLYGON_RATE_LIMIT", "1/s")]).collect();
+    let before = logged();
+    let o = plan(&["--format", "json"], &slow);
+    assert_eq!(logged() - before, 1, "a plan lists June's files once and asks for no bar");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (p["asked"].as_str(), p["tickers"].as_u64(), p["chunk_unit"].as_str()),
+        (Some("auto"), Some(3), Some("month"))
+    );
+    assert_eq!(p["units"][0]["source"], "flatfiles", "three requests at 1/s cost more than 19 small files: {p}");
+    assert_eq!((p["all_rest"]["requests"].as_u64(), p["chosen"]["files"].as_u64()), (Some(3), Some(19)));
+    assert!(p["chosen"]["bars_without_vwap"].as_u64().unwrap() > 0, "{p}");
+    let o = plan(&[], &env);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("unit\tsource\tchunks\trequests\tfiles\tbytes\tseconds\tbars_without_vwap\tchosen\twhy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2024-06-01..2024-06-30\trest\t3\t3\t0\t")
+            && text.contains("2024-06-01..2024-06-30\tflatfiles\t3\t0\t19\t"),
+        "{text}"
+    );
+    assert!(text.contains("REST") && text.contains("summary: 3 chunks of 3 tickers: 0 cached"), "{text}");
+    let before = logged();
+    let o = plan(&["--require-vwap"], &env);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("flat files: VWAP is required") && !text.contains("\tflatfiles\t"), "{text}");
+    assert_eq!(logged(), before, "files that cannot serve are not even listed");
+}
+
+#[test]
+fn flatfiles_refused_is_exit_1_naming_the_credentials_auto_falls_back_and_no_secret_shows_at_trace() {
+    let sim = sim(&["--universe", "40"]);
+    let secret = "wrong+Secret/abc123";
+    let env: Vec<(&str, &str)> = s3_env(&sim, secret).into_iter().chain([("RUST_LOG", "trace")]).collect();
+    let args = |source: &'static str, cmd: &'static str| {
+        vec![
+            cmd,
+            "--tickers",
+            "AAPL,MSFT",
+            "--from",
+            "2024-06-03",
+            "--to",
+            "2024-06-07",
+            "--source",
+            source,
+            "--base-url",
+            sim.url(),
+        ]
+    };
+    let o = cli(&args("flatfiles", "fetch"), &env);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed: AAPL: ") && err.contains("failed: MSFT: "), "every ticker named: {err}");
+    assert!(err.contains("POLYGON_S3_SECRET_ACCESS_KEY"), "the credentials named: {err}");
+    assert!(err.contains("0 of 2 tickers fetched") && err.contains(" 0 requests,"), "no silent switch to REST: {err}");
+    assert_eq!(out.lines().count(), 1, "the header only: {out}");
+    let o = cli(&args("flatfiles", "plan"), &env);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("POLYGON_S3_SECRET_ACCESS_KEY"));
+    let o = cli(&args("auto", "fetch"), &env);
+    let (out2, err2) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err2}");
+    assert!(err2.contains("flat files refused: fetching from REST instead"), "the warning says so: {err2}");
+    assert_eq!(read_csv(&out2).len(), read_csv(&out2).iter().filter(|r| r.3.is_some()).count(), "REST bars, with VWAP");
+    assert!(read_csv(&out2).len() > 1_000);
+    for text in [&out, &err, &out2, &err2] {
+        for leak in [secret, "wrong+Secret", "wrong%2BSecret"] {
+            assert!(!text.contains(leak), "{leak} leaked: {text}");
+        }
+        for signed in ["X-Amz-Signature=", "Signature="] {
+            assert!(
+                text.matches(signed).count() == text.matches(&format!("{signed}<redacted>")).count(),
+                "{signed} shown: {text}"
+            );
+        }
+    }
+    // A good secret at TRACE: downloads logged, the secret and signatures in none of it.
+    let good = polygon_sim::s3::DEFAULT_SECRET;
+    let env: Vec<(&str, &str)> = s3_env(&sim, good).into_iter().chain([("RUST_LOG", "trace")]).collect();
+    let o = cli(&args("flatfiles", "fetch"), &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("minute_aggs_v1/2024/06/2024-06-03.csv.gz"), "TRACE names the files: {err}");
+    assert!(!err.contains(good) && !String::from_utf8_lossy(&o.stdout).contains(good), "the secret at TRACE");
+    let o = cli(&["fetch", "--tickers", "AAPL", "--from", "2024-06-03", "--to", "2024-06-07", "--source", "s3"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--source: \"s3\" is not a source"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
