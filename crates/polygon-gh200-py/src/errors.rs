@@ -42,6 +42,9 @@ pub fn kind_of_fetch(f: &FetchError) -> &'static str {
         | FetchError::Shape { .. }
         | FetchError::Invalid { .. }
         | FetchError::Pagination { .. } => "DataError",
+        FetchError::Gzip { .. } | FetchError::Csv { .. } => "DataError",
+        FetchError::FilesUnavailable { .. } => "ConfigError",
+        FetchError::Source { source, .. } => kind_of_fetch(source),
         FetchError::BadArgument(_) => "ArgumentError",
         FetchError::Cancelled { .. } => "CancelledError",
         _ => "PolygonError",

@@ -78,6 +78,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Cancel>()?;
     m.add_class::<ArrowTable>()?;
     m.add_class::<Simulator>()?;
+    m.add("SIM_S3_ACCESS_KEY_ID", polygon_sim::s3::DEFAULT_ACCESS_KEY_ID)?;
+    m.add("SIM_S3_SECRET", polygon_sim::s3::DEFAULT_SECRET)?;
     m.add_function(wrap_pyfunction!(today_new_york, m)?)?;
     m.add_function(wrap_pyfunction!(settings, m)?)?;
     m.add_function(wrap_pyfunction!(new_york_date, m)?)?;

@@ -24,7 +24,7 @@ pub struct Simulator {
 #[pymethods]
 impl Simulator {
     #[new]
-    #[pyo3(signature = (latency_ms=0, rate_limit=None, fault_rate=0.0, api_key=None, fail_tickers=Vec::new(), seed=42, jitter_ms=0))]
+    #[pyo3(signature = (latency_ms=0, rate_limit=None, fault_rate=0.0, api_key=None, fail_tickers=Vec::new(), seed=42, jitter_ms=0, universe=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -35,6 +35,7 @@ impl Simulator {
         fail_tickers: Vec<String>,
         seed: u64,
         jitter_ms: u64,
+        universe: Option<usize>,
     ) -> PyResult<Self> {
         let rate_limit = rate_limit
             .map(|r| r.parse::<RateLimit>().map_err(|e| errors::argument(py, "rate_limit", e)))
@@ -51,6 +52,12 @@ impl Simulator {
             .fail_tickers(fail_tickers);
         if let Some(k) = api_key {
             b = b.api_key(k);
+        }
+        if let Some(n) = universe {
+            if n == 0 {
+                return Err(errors::argument(py, "universe", "0 tickers: expected 1 or more"));
+            }
+            b = b.universe(n);
         }
         let sim = b.build();
         // Spawned inside the runtime: the server's tasks keep running on its workers.
@@ -75,6 +82,9 @@ impl Simulator {
             let s = h.stats();
             d.set_item("requests", s.requests)?;
             d.set_item("aggs", s.aggs)?;
+            d.set_item("splits", s.splits)?;
+            d.set_item("s3_lists", s.s3_lists)?;
+            d.set_item("s3_gets", s.s3_gets)?;
             d.set_item("connections", s.connections)?;
             d.set_item("max_in_flight", s.max_in_flight)?;
         }

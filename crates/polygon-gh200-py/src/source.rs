@@ -71,7 +71,7 @@ impl Source {
     }
 
     /// One ticker's bars.
-    #[pyo3(signature = (ticker, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true))]
+    #[pyo3(signature = (ticker, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true, source="auto", require_vwap=false))]
     #[allow(clippy::too_many_arguments)]
     fn aggregates(
         &self,
@@ -83,10 +83,12 @@ impl Source {
         to_date: &str,
         cancel: Option<&Cancel>,
         adjusted: bool,
+        source: &str,
+        require_vwap: bool,
     ) -> PyResult<Bars> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.with_adjusted(adjusted);
+        let src = self.handle(py, adjusted, source, require_vwap)?;
         let ticker = ticker.to_owned();
         let got =
             block(
@@ -98,7 +100,7 @@ impl Source {
     }
 
     /// Every distinct ticker, in the order given, with its `Bars` or its exception object.
-    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true))]
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true, source="auto", require_vwap=false))]
     #[allow(clippy::too_many_arguments)]
     fn batch<'py>(
         &self,
@@ -110,10 +112,12 @@ impl Source {
         to_date: &str,
         cancel: Option<&Cancel>,
         adjusted: bool,
+        source: &str,
+        require_vwap: bool,
     ) -> PyResult<Vec<(String, bool, Bound<'py, PyAny>)>> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.with_adjusted(adjusted);
+        let src = self.handle(py, adjusted, source, require_vwap)?;
         let got = block(py, cancel, async move {
             src.get_aggregates_batch_with(&tickers, r.multiplier, r.timespan, r.from, r.to).await
         })?;
@@ -130,7 +134,7 @@ impl Source {
     /// The batch as one long `Bars` (one series per successful ticker, in the order given) and
     /// the failed tickers' exceptions. The chunks are joined in Rust, each freed once copied, so
     /// the peak is the bars twice over at most.
-    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true))]
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, cancel=None, *, adjusted=true, source="auto", require_vwap=false))]
     #[allow(clippy::too_many_arguments)]
     fn frame<'py>(
         &self,
@@ -142,11 +146,13 @@ impl Source {
         to_date: &str,
         cancel: Option<&Cancel>,
         adjusted: bool,
+        source: &str,
+        require_vwap: bool,
     ) -> PyResult<(Bars, Errors<'py>)> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         let (tickers, mut failed) = self.valid_tickers(&tickers);
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.with_adjusted(adjusted);
+        let src = self.handle(py, adjusted, source, require_vwap)?;
         let got = block(py, cancel, async move {
             let mut rx = src.stream_bars(&tickers, r.multiplier, r.timespan, r.from, r.to)?;
             let mut chunks = Vec::new();
@@ -169,7 +175,7 @@ impl Source {
 
     /// Chunks of up to `BATCH_SIZE` tickers, fetched (and computed, with `indicators`) while
     /// the caller works on the previous ones; at most `QUEUE_SIZE` wait.
-    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, indicators, *, adjusted=true))]
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, indicators, *, adjusted=true, source="auto", require_vwap=false))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -181,11 +187,13 @@ impl Source {
         to_date: &str,
         indicators: bool,
         adjusted: bool,
+        source: &str,
+        require_vwap: bool,
     ) -> PyResult<Stream> {
         let r = range(py, multiplier, timespan, from_date, to_date)?;
         let (tickers, failed) = self.valid_tickers(&tickers);
         self.owner.check(py, "PolygonDataSource")?;
-        let src = self.inner.with_adjusted(adjusted);
+        let src = self.handle(py, adjusted, source, require_vwap)?;
         let rx = block(py, None, async move {
             if indicators {
                 src.stream(&tickers, r.multiplier, r.timespan, r.from, r.to).map(Receiver::Computed)
@@ -264,6 +272,29 @@ impl Source {
         Ok(d)
     }
 
+    /// A dry run: the planner's `SourcePlan` as JSON (parsed into a dict by the package).
+    #[pyo3(signature = (tickers, multiplier, timespan, from_date, to_date, *, adjusted=true, source="auto", require_vwap=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &self,
+        py: Python<'_>,
+        tickers: Vec<String>,
+        multiplier: u32,
+        timespan: &str,
+        from_date: &str,
+        to_date: &str,
+        adjusted: bool,
+        source: &str,
+        require_vwap: bool,
+    ) -> PyResult<String> {
+        let r = range(py, multiplier, timespan, from_date, to_date)?;
+        self.owner.check(py, "PolygonDataSource")?;
+        let src = self.handle(py, adjusted, source, require_vwap)?;
+        let got = block(py, None, async move { src.plan(&tickers, r.multiplier, r.timespan, r.from, r.to).await })?;
+        let plan = got.map_err(|e| errors::to_py(py, &e))?;
+        Ok(serde_json::to_string(&plan).expect("a plan serializes"))
+    }
+
     /// Removes this configuration's namespace from every cache tier (memory, disk, Redis), as
     /// `polygon-gh200 cache clear` does; other namespaces and other keys are left alone. Returns
     /// how many entries were removed.
@@ -299,6 +330,12 @@ impl Drop for Source {
 
 impl Source {
     /// The symbols that parse, and the others as `ArgumentError`s (a malformed symbol fails alone).
+    /// The facade handle for one call: its adjustment, source and VWAP requirement.
+    fn handle(&self, py: Python<'_>, adjusted: bool, source: &str, require_vwap: bool) -> PyResult<PolygonDataSource> {
+        let source = source.parse::<polygon_gh200::Source>().map_err(|e| errors::argument(py, "source", e))?;
+        Ok(self.inner.with_adjusted(adjusted).with_source(source).with_require_vwap(require_vwap))
+    }
+
     fn valid_tickers(&self, inputs: &[String]) -> (Vec<String>, Vec<(String, &'static str, String)>) {
         let mut ok = Vec::with_capacity(inputs.len());
         let mut bad = Vec::new();

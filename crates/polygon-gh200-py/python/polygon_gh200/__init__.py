@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import functools
+import json
 import os
 import warnings
 from typing import Any, AsyncIterator, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
@@ -121,11 +122,15 @@ def _tickers(tickers: Union[str, Iterable[str]], shard: Optional[Sequence[int]] 
     return _native.shard_select(out, k, n)
 
 
-def _check(multiplier: int, output: str, adjusted: bool):
+def _check(multiplier: int, output: str, adjusted: bool, source: str = "auto", require_vwap: bool = False):
     if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 1:
         raise ArgumentError(f"multiplier: {multiplier!r} is not a whole number of 1 or more")
     if not isinstance(adjusted, bool):
         raise ArgumentError(f"adjusted: {adjusted!r} is not True or False")
+    if not isinstance(require_vwap, bool):
+        raise ArgumentError(f"require_vwap: {require_vwap!r} is not True or False")
+    if not isinstance(source, str):
+        raise ArgumentError(f"source: {source!r} is not one of 'auto', 'rest', 'flatfiles'")
     _frames.require(output)
 
 
@@ -307,6 +312,8 @@ class PolygonDataSource:
         limit: Optional[int] = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
         output: str = "pandas",
         _cancel=None,
     ):
@@ -317,15 +324,20 @@ class PolygonDataSource:
         is accepted for the seed's sake and never truncates: every page is fetched.
         ``adjusted=False`` gives the bars as traded (prices before a split not divided by its
         ratio, volumes not multiplied); they are fetched and cached apart from adjusted ones.
+        ``source`` is ``"auto"`` (the cheapest of REST and Massive's flat files, per month; files
+        need ``s3_access_key_id`` and ``s3_secret_access_key``), ``"rest"`` or ``"flatfiles"`` (a
+        refusal of the files is then an error, never a silent switch); bars from files carry no
+        VWAP (NaN), and ``require_vwap=True`` keeps a request off them. :meth:`plan` says what a
+        request would cost from each source.
 
         >>> df = client.get_aggregates("AAPL", timespan="minute", from_date="2024-10-01", to_date="2024-10-01")  # doctest: +SKIP
         >>> df.columns.tolist()  # doctest: +SKIP
         ['open', 'high', 'low', 'close', 'volume', 'vwap', 'transactions']
         """
         del limit
-        _check(multiplier, output, adjusted)
+        _check(multiplier, output, adjusted, source, require_vwap)
         frm, to = _range(from_date, to_date)
-        bars = self._src.aggregates(ticker, multiplier, timespan, frm, to, _cancel, adjusted=adjusted)
+        bars = self._src.aggregates(ticker, multiplier, timespan, frm, to, _cancel, adjusted=adjusted, source=source, require_vwap=require_vwap)
         return _frames.series_frame(bars, output)
 
     def get_aggregates_batch(
@@ -338,6 +350,8 @@ class PolygonDataSource:
         limit: Optional[int] = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
         output: str = "pandas",
         strict: bool = False,
         shard: Optional[Sequence[int]] = None,
@@ -355,10 +369,10 @@ class PolygonDataSource:
         {'AAPL': 19162, 'MSFT': 19140}
         """
         del limit
-        _check(multiplier, output, adjusted)
+        _check(multiplier, output, adjusted, source, require_vwap)
         frm, to = _range(from_date, to_date)
         names = _tickers(tickers, shard)
-        rows = self._src.batch(names, multiplier, timespan, frm, to, _cancel, adjusted=adjusted)
+        rows = self._src.batch(names, multiplier, timespan, frm, to, _cancel, adjusted=adjusted, source=source, require_vwap=require_vwap)
         ok, errors = {}, {}
         for ticker, good, obj in rows:
             if good:
@@ -377,6 +391,8 @@ class PolygonDataSource:
         limit: Optional[int] = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
         output: str = "pandas",
         strict: bool = False,
         shard: Optional[Sequence[int]] = None,
@@ -391,10 +407,10 @@ class PolygonDataSource:
         >>> df.groupby("ticker", observed=True).size()  # doctest: +SKIP
         """
         del limit
-        _check(multiplier, output, adjusted)
+        _check(multiplier, output, adjusted, source, require_vwap)
         frm, to = _range(from_date, to_date)
         names = _tickers(tickers, shard)
-        bars, errors = self._src.frame(names, multiplier, timespan, frm, to, _cancel, adjusted=adjusted)
+        bars, errors = self._src.frame(names, multiplier, timespan, frm, to, _cancel, adjusted=adjusted, source=source, require_vwap=require_vwap)
         errors = dict(errors)
         frame = _frames.long_frame(bars, output)
         if output == "pandas":
@@ -413,6 +429,8 @@ class PolygonDataSource:
         to_date: DateLike = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
         output: str = "pandas",
         indicators: bool = False,
         shard: Optional[Sequence[int]] = None,
@@ -425,12 +443,41 @@ class PolygonDataSource:
         >>> for chunk in client.stream(tickers, from_date="2024-10-01", to_date="2024-10-31", indicators=True):  # doctest: +SKIP
         ...     chunk.frame.to_parquet(f"{chunk.tickers[0]}.parquet")
         """
-        _check(multiplier, output, adjusted)
+        _check(multiplier, output, adjusted, source, require_vwap)
         frm, to = _range(from_date, to_date)
         native = self._src.stream(
-            _tickers(tickers, shard), multiplier, timespan, frm, to, bool(indicators), adjusted=adjusted
+            _tickers(tickers, shard), multiplier, timespan, frm, to, bool(indicators), adjusted=adjusted,
+            source=source, require_vwap=require_vwap,
         )
         return _ChunkIterator(native, output)
+
+    def plan(
+        self,
+        tickers: Union[str, Iterable[str]],
+        multiplier: int = 1,
+        timespan: str = "minute",
+        from_date: DateLike = None,
+        to_date: DateLike = None,
+        *,
+        adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
+    ) -> dict:
+        """A dry run of a fetch, as ``polygon-gh200 plan --format json`` prints it: per calendar
+        unit, what REST (requests, bytes, seconds at the rate limit) and the flat files (files,
+        bytes, seconds) would cost for the chunks not cached, what is cached, and the choice.
+        Asks for no bars (the flat files are listed).
+
+        >>> p = client.plan(["AAPL", "MSFT"], from_date="2024-06-01", to_date="2024-06-30")  # doctest: +SKIP
+        >>> p["units"][0]["source"], p["chosen"]["requests"]  # doctest: +SKIP
+        ('rest', 2)
+        """
+        _check(multiplier, "pandas", adjusted, source, require_vwap)
+        frm, to = _range(from_date, to_date)
+        names = _tickers(tickers, None)
+        return json.loads(
+            self._src.plan(names, multiplier, timespan, frm, to, adjusted=adjusted, source=source, require_vwap=require_vwap)
+        )
 
     def compute_indicators(self, df):
         """The indicator columns of design.md (``log_return, sma_20, ema_20, std_20,
@@ -580,7 +627,11 @@ class Simulator:
 
     ``latency_ms`` per response, ``rate_limit`` (``"100/s"``, ``"5/min"``: 429 beyond it),
     ``fault_rate`` (the share of requests answered 500), ``api_key`` (the only key accepted;
-    any when ``None``), ``fail_tickers`` (tickers answered 500 every time).
+    any when ``None``), ``fail_tickers`` (tickers answered 500 every time), ``universe`` (list
+    only the first N tickers, on every endpoint and in the flat files). Massive's flat-file
+    store is served at the same ``.url`` (bucket ``flatfiles``; ``S3_ACCESS_KEY_ID`` and
+    ``S3_SECRET`` are its credentials, and ``s3_settings`` the keyword arguments that point a
+    ``PolygonDataSource`` at it).
 
     >>> with Simulator(latency_ms=20) as sim:
     ...     with PolygonDataSource(base_url=sim.url, api_key="demo", redis_url="off", cache_disk=False) as client:
@@ -599,8 +650,28 @@ class Simulator:
         fail_tickers: Sequence[str] = (),
         seed: int = 42,
         jitter_ms: int = 0,
+        universe: Optional[int] = None,
     ):
-        self._sim = _native.Simulator(latency_ms, rate_limit, fault_rate, api_key, list(fail_tickers), seed, jitter_ms)
+        self._sim = _native.Simulator(
+            latency_ms, rate_limit, fault_rate, api_key, list(fail_tickers), seed, jitter_ms, universe
+        )
+
+    S3_ACCESS_KEY_ID: str = _native.SIM_S3_ACCESS_KEY_ID
+    S3_SECRET: str = _native.SIM_S3_SECRET
+
+    @property
+    def s3_settings(self) -> Dict[str, str]:
+        """``PolygonDataSource`` keyword arguments for this simulator's flat-file store.
+
+        >>> with Simulator(universe=10) as sim:
+        ...     sorted(sim.s3_settings)
+        ['s3_access_key_id', 's3_endpoint', 's3_secret_access_key']
+        """
+        return {
+            "s3_access_key_id": self.S3_ACCESS_KEY_ID,
+            "s3_secret_access_key": self.S3_SECRET,
+            "s3_endpoint": self.url,
+        }
 
     @staticmethod
     def tickers(n: Optional[int] = None) -> List[str]:
@@ -624,7 +695,8 @@ class Simulator:
         return self._sim.url
 
     def stats(self) -> Dict[str, int]:
-        """Requests served so far (``requests``, ``aggs``), connections, most in flight.
+        """Requests served so far (``requests``, ``aggs``, ``splits``; flat-file listings
+        ``s3_lists`` and downloads ``s3_gets``), connections, most in flight.
 
         >>> with Simulator() as sim:
         ...     sim.stats()["requests"]

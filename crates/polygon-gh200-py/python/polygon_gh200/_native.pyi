@@ -61,6 +61,8 @@ class _Source:
         cancel: Optional[Cancel] = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
     ) -> Bars: ...
     def batch(
         self,
@@ -72,6 +74,8 @@ class _Source:
         cancel: Optional[Cancel] = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
     ) -> List[Tuple[str, bool, Any]]: ...
     def frame(
         self,
@@ -83,6 +87,8 @@ class _Source:
         cancel: Optional[Cancel] = None,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
     ) -> Tuple[Bars, List[Tuple[str, Exception]]]: ...
     def stream(
         self,
@@ -94,6 +100,8 @@ class _Source:
         indicators: bool,
         *,
         adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
     ) -> _Stream: ...
     def compute(
         self,
@@ -108,6 +116,18 @@ class _Source:
     ) -> IndicatorColumns: ...
     def backend(self) -> str: ...
     def stats(self) -> Dict[str, Any]: ...
+    def plan(
+        self,
+        tickers: Sequence[str],
+        multiplier: int,
+        timespan: str,
+        from_date: str,
+        to_date: str,
+        *,
+        adjusted: bool = True,
+        source: str = "auto",
+        require_vwap: bool = False,
+    ) -> str: ...
     def clear_cache(self) -> int: ...
     def close(self) -> None: ...
 
@@ -122,11 +142,15 @@ class Simulator:
         fail_tickers: Sequence[str] = ...,
         seed: int = 42,
         jitter_ms: int = 0,
+        universe: Optional[int] = None,
     ) -> None: ...
     @staticmethod
     def universe(n: Optional[int] = None) -> List[str]: ...
     def stats(self) -> Dict[str, int]: ...
     def close(self) -> None: ...
+
+SIM_S3_ACCESS_KEY_ID: str
+SIM_S3_SECRET: str
 
 def today_new_york() -> str: ...
 def new_york_date(ms: int) -> str: ...
